@@ -1,0 +1,555 @@
+//! Brink auth plugin: lets a request through only with a valid HS256 JWT or a
+//! known API key, and forwards chosen JWT claims to the origin as headers.
+//!
+//! Config (all values are text; lists and tables may be written in TOML or as
+//! comma-separated text):
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `secret` | none (every JWT is refused) | HMAC-SHA256 key for JWTs |
+//! | `leeway_secs` | `30` | clock skew allowed for `exp` / `nbf` |
+//! | `issuer` | none (not checked) | required `iss` claim |
+//! | `audience` | none (not checked) | required in `aud` (a string or an array) |
+//! | `cookie` | `token` | cookie that may carry the JWT |
+//! | `api_keys` | none | `k1,k2` or `["k1", "k2"]`, accepted in header `x-api-key` |
+//! | `public_prefixes` | none | `/a,/b` or `["/a", "/b"]`: paths that skip auth |
+//! | `claim_headers` | `sub=x-user-id,tier=x-user-tier` | or `{ sub = "x-user-id" }` |
+//! | `strip_credential` | `true` | remove the credential before the origin |
+//!
+//! The credential is taken from the first of: `Authorization: Bearer <jwt>`,
+//! the cookie, header `x-api-key`. A failure ends the request with `401` and a
+//! `WWW-Authenticate: Bearer realm="brink", error="invalid_token",
+//! error_description="<reason>"` header. On success the client's own copies of
+//! every claim header are removed (so they cannot be spoofed), then the claims
+//! present in the token are set.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use brink_plugin_sdk::{
+    Action, Client, EarlyResponse, Edits, Level, Plugin, Request, config, host,
+    is_valid_header_name, is_valid_header_value,
+};
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The plugin.
+pub struct Auth;
+
+/// Why a request was refused; [`Failure::description`] is sent to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No credential at all.
+    Missing,
+    /// The token is not a well-formed HS256 JWT.
+    Malformed,
+    /// The signature does not match.
+    BadSignature,
+    /// `exp` has passed.
+    Expired,
+    /// `nbf` is in the future.
+    NotYetValid,
+    /// `iss` is not the configured issuer.
+    WrongIssuer,
+    /// `aud` does not contain the configured audience.
+    WrongAudience,
+    /// The API key is not in `api_keys`.
+    UnknownApiKey,
+    /// A JWT was given but no `secret` is configured.
+    NotConfigured,
+}
+
+impl Failure {
+    /// The `error_description` text.
+    pub fn description(self) -> &'static str {
+        match self {
+            Failure::Missing => "missing credentials",
+            Failure::Malformed => "malformed token",
+            Failure::BadSignature => "bad signature",
+            Failure::Expired => "token expired",
+            Failure::NotYetValid => "token not yet valid",
+            Failure::WrongIssuer => "wrong issuer",
+            Failure::WrongAudience => "wrong audience",
+            Failure::UnknownApiKey => "unknown api key",
+            Failure::NotConfigured => "token verification not configured",
+        }
+    }
+}
+
+/// What JWT verification checks besides the signature.
+#[derive(Clone, Debug, Default)]
+pub struct Checks<'a> {
+    /// Current time, seconds since the Unix epoch.
+    pub now_secs: f64,
+    /// Clock skew allowed for `exp` and `nbf`, seconds.
+    pub leeway_secs: u64,
+    /// Required `iss`, if any.
+    pub issuer: Option<&'a str>,
+    /// Required audience, if any.
+    pub audience: Option<&'a str>,
+}
+
+/// Verifies an HS256 JWT and returns its claims.
+pub fn verify_jwt(
+    token: &str,
+    secret: &[u8],
+    checks: &Checks<'_>,
+) -> Result<Map<String, Value>, Failure> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Failure::Malformed);
+    };
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or(Failure::Malformed)?;
+    if header.get("alg").and_then(Value::as_str) != Some("HS256") || header.get("crit").is_some() {
+        return Err(Failure::Malformed);
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| Failure::Malformed)?;
+    let signed_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| Failure::NotConfigured)?;
+    mac.update(&token.as_bytes()[..signed_len]);
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&signature)
+        .map_err(|_| Failure::BadSignature)?;
+
+    let claims: Map<String, Value> = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|p| serde_json::from_slice(&p).ok())
+        .ok_or(Failure::Malformed)?;
+    let leeway = checks.leeway_secs as f64;
+    let time = |name: &str| -> Result<Option<f64>, Failure> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v.as_f64().map(Some).ok_or(Failure::Malformed),
+        }
+    };
+    if let Some(exp) = time("exp")?
+        && checks.now_secs >= exp + leeway
+    {
+        return Err(Failure::Expired);
+    }
+    if let Some(nbf) = time("nbf")?
+        && checks.now_secs + leeway < nbf
+    {
+        return Err(Failure::NotYetValid);
+    }
+    if let Some(issuer) = checks.issuer
+        && claims.get("iss").and_then(Value::as_str) != Some(issuer)
+    {
+        return Err(Failure::WrongIssuer);
+    }
+    if let Some(audience) = checks.audience {
+        let ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == audience,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        };
+        if !ok {
+            return Err(Failure::WrongAudience);
+        }
+    }
+    Ok(claims)
+}
+
+/// True when `key` is one of `keys`. Compares SHA-256 digests in constant time,
+/// so neither the keys' contents nor their lengths leak through timing.
+pub fn api_key_matches(key: &str, keys: &[String]) -> bool {
+    let digest = Sha256::digest(key.as_bytes());
+    keys.iter().fold(false, |found, k| {
+        let d = Sha256::digest(k.as_bytes());
+        let diff = digest
+            .iter()
+            .zip(d.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        found | (diff == 0)
+    })
+}
+
+enum Credential<'a> {
+    Bearer(&'a str),
+    Cookie(&'a str),
+    ApiKey(&'a str),
+}
+
+struct Settings {
+    cookie: String,
+    claim_headers: Vec<(String, String)>,
+    strip_credential: bool,
+}
+
+fn settings() -> Settings {
+    let claim_headers = config::get_pairs("claim_headers")
+        .unwrap_or_else(|| {
+            vec![
+                ("sub".to_owned(), "x-user-id".to_owned()),
+                ("tier".to_owned(), "x-user-tier".to_owned()),
+            ]
+        })
+        .into_iter()
+        .map(|(claim, header)| (claim, header.to_ascii_lowercase()))
+        .filter(|(_, header)| is_valid_header_name(header))
+        .collect();
+    Settings {
+        cookie: config::get("cookie").unwrap_or_else(|| "token".to_owned()),
+        claim_headers,
+        strip_credential: config::get_bool("strip_credential").unwrap_or(true),
+    }
+}
+
+fn credential<'a>(req: &'a Request, cookie: &str) -> Option<Credential<'a>> {
+    if let Some(auth) = req.header("authorization") {
+        let auth = auth.trim();
+        if let Some((scheme, token)) = auth.split_once(' ')
+            && scheme.eq_ignore_ascii_case("bearer")
+        {
+            return Some(Credential::Bearer(token.trim()));
+        }
+    }
+    if let Some(token) = req.cookie(cookie) {
+        return Some(Credential::Cookie(token));
+    }
+    req.header("x-api-key")
+        .map(|k| Credential::ApiKey(k.trim()))
+}
+
+fn check_jwt(token: &str) -> Result<Map<String, Value>, Failure> {
+    let Some(secret) = config::get("secret").filter(|s| !s.is_empty()) else {
+        host::log(
+            Level::Error,
+            "auth: a JWT was presented but config `secret` is not set",
+        );
+        return Err(Failure::NotConfigured);
+    };
+    let issuer = config::get("issuer");
+    let audience = config::get("audience");
+    let checks = Checks {
+        now_secs: host::now_ms() as f64 / 1000.0,
+        leeway_secs: config::get_u64("leeway_secs").unwrap_or(30),
+        issuer: issuer.as_deref(),
+        audience: audience.as_deref(),
+    };
+    verify_jwt(token, secret.as_bytes(), &checks)
+}
+
+/// The `Cookie` header edit that drops cookie `name` and keeps the others.
+fn without_cookie(edits: Edits, req: &Request, name: &str) -> Edits {
+    let kept: Vec<&str> = req
+        .header_all("cookie")
+        .flat_map(|h| h.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.split('=').next().map(str::trim) != Some(name))
+        .collect();
+    if kept.is_empty() {
+        edits.remove_header("cookie")
+    } else {
+        edits.set_header("cookie", kept.join("; "))
+    }
+}
+
+fn unauthorized(failure: Failure) -> Action {
+    let challenge = format!(
+        "Bearer realm=\"brink\", error=\"invalid_token\", error_description=\"{}\"",
+        failure.description()
+    );
+    Action::Respond(
+        EarlyResponse::new(401)
+            .header("www-authenticate", challenge)
+            .header("content-type", "text/plain; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(format!("401 Unauthorized: {}\n", failure.description())),
+    )
+}
+
+impl Plugin for Auth {
+    fn on_request(req: &Request, _client: &Client) -> Action {
+        let public = config::get_list("public_prefixes").unwrap_or_default();
+        if public.iter().any(|p| req.path.starts_with(p.as_str())) {
+            return Action::default();
+        }
+        let settings = settings();
+        let Some(cred) = credential(req, &settings.cookie) else {
+            return unauthorized(Failure::Missing);
+        };
+        let claims = match cred {
+            Credential::Bearer(token) | Credential::Cookie(token) => match check_jwt(token) {
+                Ok(claims) => claims,
+                Err(f) => return unauthorized(f),
+            },
+            Credential::ApiKey(key) => {
+                let keys = config::get_list("api_keys").unwrap_or_default();
+                if key.is_empty() || !api_key_matches(key, &keys) {
+                    return unauthorized(Failure::UnknownApiKey);
+                }
+                Map::new()
+            }
+        };
+
+        let mut edits = Edits::new();
+        for (_, header) in &settings.claim_headers {
+            edits = edits.remove_header(header.as_str());
+        }
+        for (claim, header) in &settings.claim_headers {
+            let value = match claims.get(claim) {
+                Some(Value::String(s)) => s.clone(),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+                _ => continue,
+            };
+            if is_valid_header_value(&value) {
+                edits = edits.set_header(header.as_str(), value);
+            }
+        }
+        if settings.strip_credential {
+            edits = match cred {
+                Credential::Bearer(_) => edits.remove_header("authorization"),
+                Credential::Cookie(_) => without_cookie(edits, req, &settings.cookie),
+                Credential::ApiKey(_) => edits.remove_header("x-api-key"),
+            };
+        }
+        Action::Continue(edits)
+    }
+}
+
+brink_plugin_sdk::export_plugin!(Auth);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use brink_plugin_sdk::{HeaderOp, testing};
+
+    const SECRET: &str = "s3cret";
+    const NOW: u64 = 1_700_000_000;
+
+    fn sign(claims: &str, secret: &str) -> String {
+        let head = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(claims);
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{head}.{body}").as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{head}.{body}.{sig}")
+    }
+
+    fn setup(extra: &[(&str, &str)]) {
+        testing::with_config(&[("secret", SECRET)]);
+        for (k, v) in extra {
+            testing::set_config(k, v);
+        }
+        testing::set_now_ms(NOW * 1000);
+    }
+
+    fn bearer(token: &str) -> Request {
+        Request::new("GET", "/api/orders").with_header("authorization", &format!("Bearer {token}"))
+    }
+
+    fn run(req: &Request) -> Action {
+        Auth::on_request(req, &Client::new("192.0.2.1", "eu-west"))
+    }
+
+    fn refused(action: &Action) -> String {
+        let r = action.response().expect("a 401");
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.header_value("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        let challenge = r.header_value("www-authenticate").unwrap();
+        assert!(challenge.starts_with(r#"Bearer realm="brink", error="invalid_token", "#));
+        challenge.to_owned()
+    }
+
+    fn forwarded(action: &Action, req: &Request) -> Request {
+        let mut out = req.clone();
+        out.apply(action.edits().expect("continue"));
+        out
+    }
+
+    #[test]
+    fn good_token_forwards_claims_and_strips_credential() {
+        setup(&[]);
+        let token = sign(r#"{"sub":"u42","tier":"gold","exp":1700000600}"#, SECRET);
+        let req = bearer(&token);
+        let out = forwarded(&run(&req), &req);
+        assert_eq!(out.header("x-user-id"), Some("u42"));
+        assert_eq!(out.header("x-user-tier"), Some("gold"));
+        assert_eq!(out.header("authorization"), None);
+    }
+
+    #[test]
+    fn spoofed_claim_headers_are_removed() {
+        setup(&[]);
+        let token = sign(r#"{"sub":"u42"}"#, SECRET);
+        let req = bearer(&token)
+            .with_header("x-user-id", "admin")
+            .with_header("x-user-tier", "platinum")
+            .with_header("x-user-id", "root");
+        let out = forwarded(&run(&req), &req);
+        assert_eq!(out.header_all("x-user-id").collect::<Vec<_>>(), ["u42"]);
+        assert_eq!(
+            out.header("x-user-tier"),
+            None,
+            "no tier claim: spoofed value gone"
+        );
+
+        let keyed = Request::new("GET", "/")
+            .with_header("x-api-key", "k1")
+            .with_header("x-user-id", "admin");
+        testing::set_config("api_keys", "k1");
+        let out = forwarded(&run(&keyed), &keyed);
+        assert_eq!(out.header("x-user-id"), None);
+    }
+
+    #[test]
+    fn custom_claim_headers_in_both_spellings() {
+        for spec in [
+            "role=X-Role, sub=x-sub",
+            r#"{ role = "x-role", "sub" = "x-sub" }"#,
+        ] {
+            setup(&[("claim_headers", spec), ("strip_credential", "false")]);
+            let token = sign(r#"{"sub":"u1","role":"admin","n":3}"#, SECRET);
+            let req = bearer(&token);
+            let out = forwarded(&run(&req), &req);
+            assert_eq!(out.header("x-role"), Some("admin"));
+            assert_eq!(out.header("x-sub"), Some("u1"));
+            assert_eq!(out.header("x-user-id"), None);
+            assert!(
+                out.header("authorization").is_some(),
+                "strip_credential = false"
+            );
+        }
+    }
+
+    #[test]
+    fn expired_and_not_yet_valid_with_leeway() {
+        setup(&[]);
+        let expired = sign(&format!(r#"{{"exp":{}}}"#, NOW - 31), SECRET);
+        assert!(refused(&run(&bearer(&expired))).contains(r#"error_description="token expired""#));
+        let within_leeway = sign(&format!(r#"{{"exp":{}}}"#, NOW - 10), SECRET);
+        assert!(run(&bearer(&within_leeway)).edits().is_some());
+        let future = sign(&format!(r#"{{"nbf":{}}}"#, NOW + 31), SECRET);
+        assert!(refused(&run(&bearer(&future))).contains("token not yet valid"));
+        let soon = sign(&format!(r#"{{"nbf":{}}}"#, NOW + 10), SECRET);
+        assert!(run(&bearer(&soon)).edits().is_some());
+        testing::set_config("leeway_secs", "0");
+        assert!(refused(&run(&bearer(&within_leeway))).contains("token expired"));
+        assert!(refused(&run(&bearer(&soon))).contains("token not yet valid"));
+    }
+
+    #[test]
+    fn issuer_and_audience() {
+        setup(&[("issuer", "https://id.shop.test"), ("audience", "edge")]);
+        let good = sign(
+            r#"{"iss":"https://id.shop.test","aud":["x","edge"]}"#,
+            SECRET,
+        );
+        assert!(run(&bearer(&good)).edits().is_some());
+        let good = sign(r#"{"iss":"https://id.shop.test","aud":"edge"}"#, SECRET);
+        assert!(run(&bearer(&good)).edits().is_some());
+        let bad_iss = sign(r#"{"iss":"https://evil.test","aud":"edge"}"#, SECRET);
+        assert!(refused(&run(&bearer(&bad_iss))).contains("wrong issuer"));
+        let no_iss = sign(r#"{"aud":"edge"}"#, SECRET);
+        assert!(refused(&run(&bearer(&no_iss))).contains("wrong issuer"));
+        let bad_aud = sign(r#"{"iss":"https://id.shop.test","aud":["x"]}"#, SECRET);
+        assert!(refused(&run(&bearer(&bad_aud))).contains("wrong audience"));
+    }
+
+    #[test]
+    fn bad_signature_and_malformed() {
+        setup(&[]);
+        let forged = sign(r#"{"sub":"admin"}"#, "other-secret");
+        assert!(refused(&run(&bearer(&forged))).contains("bad signature"));
+        // Payload swapped under a valid signature.
+        let good = sign(r#"{"sub":"u1"}"#, SECRET);
+        let parts: Vec<&str> = good.split('.').collect();
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"admin"}"#),
+            parts[2]
+        );
+        assert!(refused(&run(&bearer(&tampered))).contains("bad signature"));
+        for junk in ["abc", "a.b", "a.b.c.d", "!!.!!.!!"] {
+            assert!(
+                refused(&run(&bearer(junk))).contains("malformed token"),
+                "{junk}"
+            );
+        }
+        let none_alg = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"admin"}"#)
+        );
+        assert!(refused(&run(&bearer(&none_alg))).contains("malformed token"));
+        let bad_exp = sign(r#"{"exp":"tomorrow"}"#, SECRET);
+        assert!(refused(&run(&bearer(&bad_exp))).contains("malformed token"));
+    }
+
+    #[test]
+    fn missing_and_unconfigured() {
+        setup(&[]);
+        assert!(refused(&run(&Request::new("GET", "/"))).contains("missing credentials"));
+        let basic = Request::new("GET", "/").with_header("authorization", "Basic dTpw");
+        assert!(refused(&run(&basic)).contains("missing credentials"));
+        testing::remove_config("secret");
+        let token = sign(r#"{"sub":"u1"}"#, SECRET);
+        assert!(refused(&run(&bearer(&token))).contains("not configured"));
+        assert_eq!(testing::logs()[0].0, Level::Error);
+    }
+
+    #[test]
+    fn token_from_cookie() {
+        setup(&[("cookie", "session")]);
+        let token = sign(r#"{"sub":"u7"}"#, SECRET);
+        let req = Request::new("GET", "/account")
+            .with_header("cookie", &format!("theme=dark; session={token}; lang=en"));
+        let out = forwarded(&run(&req), &req);
+        assert_eq!(out.header("x-user-id"), Some("u7"));
+        assert_eq!(out.header("cookie"), Some("theme=dark; lang=en"));
+        let only = Request::new("GET", "/").with_header("cookie", &format!("session={token}"));
+        let action = run(&only);
+        assert!(
+            action
+                .edits()
+                .unwrap()
+                .headers
+                .contains(&HeaderOp::Remove("cookie".into()))
+        );
+        // The default cookie name is `token`.
+        setup(&[]);
+        let req = Request::new("GET", "/").with_header("cookie", &format!("token={token}"));
+        assert!(run(&req).edits().is_some());
+    }
+
+    #[test]
+    fn api_keys_in_both_spellings() {
+        for keys in ["k1, k2", r#"["k1", "k2"]"#] {
+            setup(&[("api_keys", keys)]);
+            let req = Request::new("GET", "/").with_header("x-api-key", "k2");
+            let out = forwarded(&run(&req), &req);
+            assert_eq!(out.header("x-api-key"), None, "stripped");
+            let bad = Request::new("GET", "/").with_header("x-api-key", "k3");
+            assert!(refused(&run(&bad)).contains("unknown api key"));
+        }
+        setup(&[]);
+        let req = Request::new("GET", "/").with_header("x-api-key", "k1");
+        assert!(refused(&run(&req)).contains("unknown api key"));
+        assert!(!api_key_matches("", &[]));
+    }
+
+    #[test]
+    fn public_prefixes_skip_auth() {
+        for prefixes in ["/static/, /health", r#"["/static/", "/health"]"#] {
+            setup(&[("public_prefixes", prefixes)]);
+            let req = Request::new("GET", "/static/app.js").with_header("x-user-id", "whoever");
+            assert_eq!(run(&req), Action::Continue(Edits::new()));
+            assert_eq!(run(&Request::new("GET", "/health")), Action::default());
+            assert!(run(&Request::new("GET", "/api")).response().is_some());
+        }
+    }
+}

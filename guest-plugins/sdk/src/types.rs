@@ -1,0 +1,566 @@
+//! The SDK's plain Rust types and their helpers.
+
+use std::borrow::Cow;
+
+/// The request as a plugin sees it (after earlier plugins in the chain edited it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// Method, upper case (`GET`, `POST`, ...).
+    pub method: String,
+    /// `http` or `https`: how the client reached the edge.
+    pub scheme: String,
+    /// Host the client asked for, without the port.
+    pub host: String,
+    /// Path, starting with `/`, percent-encoded as received.
+    pub path: String,
+    /// Query string without the leading `?`, if any.
+    pub query: Option<String>,
+    /// Header fields, names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Request {
+    /// A request with this method and target (`/path` or `/path?query`),
+    /// scheme `https`, host `localhost` and no headers; for tests.
+    pub fn new(method: &str, target: &str) -> Self {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q.to_owned())),
+            None => (target, None),
+        };
+        Request {
+            method: method.to_owned(),
+            scheme: "https".to_owned(),
+            host: "localhost".to_owned(),
+            path: path.to_owned(),
+            query,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Builder: adds a header field (the name is lower-cased).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    /// Builder: sets the host.
+    pub fn with_host(mut self, host: &str) -> Self {
+        self.host = host.to_owned();
+        self
+    }
+
+    /// The value of the first header field with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+
+    /// The values of every header field with this name (case-insensitive), in order.
+    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every cookie as `(name, value)`, from all `Cookie` header fields, in order.
+    pub fn cookies(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.header_all("cookie").flat_map(cookie_pairs)
+    }
+
+    /// The value of the first cookie with this name (case-sensitive, as cookies are).
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// The query's `(name, value)` pairs, percent-decoded (`+` is a space), in order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query
+            .as_deref()
+            .map(|q| {
+                query_pairs(q)
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The decoded value of the first query parameter with this (decoded) name.
+    /// A parameter without `=` has the value `""`.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        query_pairs(self.query.as_deref()?)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// Applies request edits the way the host does (header operations in order,
+    /// then path and query); for tests and for plugins that chain their own logic.
+    pub fn apply(&mut self, edits: &Edits) {
+        apply_header_ops(&mut self.headers, &edits.headers);
+        if let Some(path) = &edits.path {
+            self.path.clone_from(path);
+        }
+        if let Some(query) = &edits.query {
+            self.query = if query.is_empty() {
+                None
+            } else {
+                Some(query.clone())
+            };
+        }
+    }
+}
+
+/// Facts about the client and the edge node that received the request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Client {
+    /// The client's IP address as text (IPv4 or IPv6).
+    pub ip: String,
+    /// The region the client is attributed to.
+    pub region: String,
+}
+
+impl Client {
+    /// A client with this IP address and region.
+    pub fn new(ip: &str, region: &str) -> Self {
+        Client {
+            ip: ip.to_owned(),
+            region: region.to_owned(),
+        }
+    }
+}
+
+/// The response head as a plugin sees it in `on_response`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Response {
+    /// HTTP status code.
+    pub status: u16,
+    /// Header fields, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Response {
+    /// A response with this status and no headers.
+    pub fn new(status: u16) -> Self {
+        Response {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Builder: adds a header field (the name is lower-cased).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    /// The value of the first header field with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+/// One edit to a header list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderOp {
+    /// Replace every field of this name with one field of this value.
+    Set(String, String),
+    /// Add a field, keeping existing ones of the same name.
+    Append(String, String),
+    /// Remove every field of this name.
+    Remove(String),
+}
+
+/// Edits a plugin asks for when it lets a request continue.
+///
+/// Built with chained calls: `Edits::new().set_header("x-a", "1").pool("eu")`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Edits {
+    /// Header edits, applied in order.
+    pub headers: Vec<HeaderOp>,
+    /// A new path (must start with `/`).
+    pub path: Option<String>,
+    /// A new query string without `?`; `Some("")` removes the query.
+    pub query: Option<String>,
+    /// Name of the origin pool to use instead of the route's pool.
+    pub pool: Option<String>,
+    /// An extra cache-key component, such as a personalisation segment.
+    pub cache_variant: Option<String>,
+    /// Cache lifetime override, in seconds.
+    pub ttl: Option<u32>,
+}
+
+/// The WIT name of [`Edits`].
+pub type RequestEdits = Edits;
+
+impl Edits {
+    /// No edits.
+    pub fn new() -> Self {
+        Edits::default()
+    }
+
+    /// Replaces every field called `name` with one field of this value.
+    pub fn set_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push(HeaderOp::Set(name.into(), value.into()));
+        self
+    }
+
+    /// Adds a field, keeping existing ones of the same name.
+    pub fn append_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers
+            .push(HeaderOp::Append(name.into(), value.into()));
+        self
+    }
+
+    /// Removes every field called `name`.
+    pub fn remove_header(mut self, name: impl Into<String>) -> Self {
+        self.headers.push(HeaderOp::Remove(name.into()));
+        self
+    }
+
+    /// Sets a new path (must start with `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// Sets a new query string (without `?`); `""` removes the query.
+    pub fn query(mut self, query: impl Into<String>) -> Self {
+        self.query = Some(query.into());
+        self
+    }
+
+    /// Sends the request to this origin pool.
+    pub fn pool(mut self, pool: impl Into<String>) -> Self {
+        self.pool = Some(pool.into());
+        self
+    }
+
+    /// Adds this component to the cache key.
+    pub fn cache_variant(mut self, variant: impl Into<String>) -> Self {
+        self.cache_variant = Some(variant.into());
+        self
+    }
+
+    /// Overrides the cache lifetime of the response, in seconds.
+    pub fn ttl(mut self, seconds: u32) -> Self {
+        self.ttl = Some(seconds);
+        self
+    }
+
+    /// True when these edits change nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Edits::default()
+    }
+}
+
+/// Edits a plugin asks for on the response sent to the client.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResponseEdits {
+    /// Header edits, applied in order.
+    pub headers: Vec<HeaderOp>,
+    /// A replacement body; honoured only when the host passed a body in.
+    pub body: Option<Vec<u8>>,
+}
+
+impl ResponseEdits {
+    /// No edits.
+    pub fn new() -> Self {
+        ResponseEdits::default()
+    }
+
+    /// Replaces every field called `name` with one field of this value.
+    pub fn set_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push(HeaderOp::Set(name.into(), value.into()));
+        self
+    }
+
+    /// Adds a field, keeping existing ones of the same name.
+    pub fn append_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers
+            .push(HeaderOp::Append(name.into(), value.into()));
+        self
+    }
+
+    /// Removes every field called `name`.
+    pub fn remove_header(mut self, name: impl Into<String>) -> Self {
+        self.headers.push(HeaderOp::Remove(name.into()));
+        self
+    }
+
+    /// Replaces the body (only honoured when the host passed a body in).
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// Applies the header edits to a header list the way the host does; for tests.
+    pub fn apply_headers(&self, headers: &mut Vec<(String, String)>) {
+        apply_header_ops(headers, &self.headers);
+    }
+}
+
+/// A response the plugin produces itself, ending the request early.
+///
+/// `EarlyResponse::new(401).header("www-authenticate", "Bearer").body("no\n")`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EarlyResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Header fields.
+    pub headers: Vec<(String, String)>,
+    /// A small body.
+    pub body: Vec<u8>,
+}
+
+impl EarlyResponse {
+    /// A response with this status, no headers and an empty body.
+    pub fn new(status: u16) -> Self {
+        EarlyResponse {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header field (the name is lower-cased).
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The value of the first header field with this name (case-insensitive).
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
+
+/// What the edge does next with a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Go on (to the next plugin, the cache and the origin) with these edits.
+    Continue(Edits),
+    /// Stop here and send this response to the client.
+    Respond(EarlyResponse),
+}
+
+impl Default for Action {
+    /// Continue without edits.
+    fn default() -> Self {
+        Action::Continue(Edits::default())
+    }
+}
+
+impl Action {
+    /// The edits, if this is [`Action::Continue`].
+    pub fn edits(&self) -> Option<&Edits> {
+        match self {
+            Action::Continue(e) => Some(e),
+            Action::Respond(_) => None,
+        }
+    }
+
+    /// The early response, if this is [`Action::Respond`].
+    pub fn response(&self) -> Option<&EarlyResponse> {
+        match self {
+            Action::Continue(_) => None,
+            Action::Respond(r) => Some(r),
+        }
+    }
+}
+
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn apply_header_ops(headers: &mut Vec<(String, String)>, ops: &[HeaderOp]) {
+    for op in ops {
+        match op {
+            HeaderOp::Set(n, v) => {
+                let n = n.to_ascii_lowercase();
+                headers.retain(|(h, _)| !h.eq_ignore_ascii_case(&n));
+                headers.push((n, v.clone()));
+            }
+            HeaderOp::Append(n, v) => headers.push((n.to_ascii_lowercase(), v.clone())),
+            HeaderOp::Remove(n) => headers.retain(|(h, _)| !h.eq_ignore_ascii_case(n)),
+        }
+    }
+}
+
+/// Splits one `Cookie` header value into `(name, value)` pairs; surrounding
+/// double quotes of a value are removed, pairs without `=` are skipped.
+pub fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header.split(';').filter_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let name = name.trim();
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        (!name.is_empty()).then_some((name, value))
+    })
+}
+
+/// Splits a query string (without `?`) into percent-decoded `(name, value)`
+/// pairs, `+` decoding to a space; empty segments are skipped.
+pub fn query_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    query.split('&').filter(|s| !s.is_empty()).map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (percent_decode(k), percent_decode(v))
+    })
+}
+
+/// Decodes `%XX` escapes and `+` (as a space) in a URL component. Invalid
+/// escapes are kept as they are; invalid UTF-8 becomes U+FFFD.
+pub fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.bytes().any(|b| b == b'%' || b == b'+') {
+        return Cow::Borrowed(s);
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// True when `name` is a valid HTTP field name (an RFC 9110 token).
+pub fn is_valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// True when `value` is a valid HTTP field value: visible ASCII or obs-text,
+/// spaces and tabs, no CR / LF / NUL or other control characters.
+pub fn is_valid_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_case_insensitive() {
+        let req = Request::new("GET", "/")
+            .with_header("X-Thing", "a")
+            .with_header("x-thing", "b");
+        assert_eq!(req.header("x-THING"), Some("a"));
+        assert_eq!(req.header_all("X-thing").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(req.header("missing"), None);
+    }
+
+    #[test]
+    fn cookies_parse_across_headers() {
+        let req = Request::new("GET", "/")
+            .with_header("cookie", "a=1; token=abc.def; quoted=\"q v\"")
+            .with_header("Cookie", "b=2;flag;  c = 3 ");
+        assert_eq!(req.cookie("token"), Some("abc.def"));
+        assert_eq!(req.cookie("quoted"), Some("q v"));
+        assert_eq!(req.cookie("b"), Some("2"));
+        assert_eq!(req.cookie("c"), Some("3"));
+        assert_eq!(req.cookie("flag"), None);
+        assert_eq!(req.cookie("A"), None);
+        assert_eq!(req.cookies().count(), 5);
+    }
+
+    #[test]
+    fn query_params_decode() {
+        let req = Request::new("GET", "/s?q=a+b%20c&x=%2Fp&empty&k=1&k=2&bad=%zz%4");
+        assert_eq!(req.query_param("q").as_deref(), Some("a b c"));
+        assert_eq!(req.query_param("x").as_deref(), Some("/p"));
+        assert_eq!(req.query_param("empty").as_deref(), Some(""));
+        assert_eq!(req.query_param("k").as_deref(), Some("1"));
+        assert_eq!(req.query_param("bad").as_deref(), Some("%zz%4"));
+        assert_eq!(req.query_param("nope"), None);
+        assert_eq!(req.query_pairs().len(), 6);
+        assert_eq!(Request::new("GET", "/").query_param("q"), None);
+        assert_eq!(percent_decode("%E2%82%AC"), "€");
+        assert_eq!(percent_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn edits_apply_in_order() {
+        let mut req = Request::new("GET", "/a?x=1")
+            .with_header("x-one", "1")
+            .with_header("x-two", "2")
+            .with_header("x-two", "3");
+        let edits = Edits::new()
+            .set_header("X-Two", "9")
+            .append_header("x-one", "4")
+            .remove_header("x-missing")
+            .remove_header("X-ONE")
+            .path("/b")
+            .query("");
+        req.apply(&edits);
+        assert_eq!(req.headers, [("x-two".to_owned(), "9".to_owned())]);
+        assert_eq!(req.path, "/b");
+        assert_eq!(req.query, None);
+        assert!(Edits::new().is_empty());
+        assert!(!edits.is_empty());
+    }
+
+    #[test]
+    fn builders() {
+        let e = Edits::new().pool("eu").cache_variant("gold").ttl(60);
+        assert_eq!(e.pool.as_deref(), Some("eu"));
+        assert_eq!(e.cache_variant.as_deref(), Some("gold"));
+        assert_eq!(e.ttl, Some(60));
+        let r = EarlyResponse::new(401)
+            .header("Content-Type", "text/plain")
+            .body("no");
+        assert_eq!(r.header_value("content-type"), Some("text/plain"));
+        assert_eq!(r.body, b"no");
+        assert_eq!(Action::default(), Action::Continue(Edits::new()));
+        let mut h = vec![("a".to_owned(), "1".to_owned())];
+        ResponseEdits::new()
+            .set_header("b", "2")
+            .remove_header("a")
+            .apply_headers(&mut h);
+        assert_eq!(h, [("b".to_owned(), "2".to_owned())]);
+    }
+
+    #[test]
+    fn header_validity() {
+        assert!(is_valid_header_name("x-user-id"));
+        assert!(!is_valid_header_name("bad header\n"));
+        assert!(!is_valid_header_name(""));
+        assert!(is_valid_header_value("a b\tc"));
+        assert!(!is_valid_header_value("a\r\nb: c"));
+    }
+}

@@ -1,0 +1,117 @@
+//! One access-log line per request, written when the response body ends (or
+//! is dropped), so it carries the bytes actually sent and the full duration.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+
+use crate::body::{Body, BoxError};
+
+/// What the access log records about one request.
+#[derive(Debug, Clone)]
+pub struct AccessRecord {
+    /// Request method.
+    pub method: http::Method,
+    /// Request path and query.
+    pub path: String,
+    /// Response status.
+    pub status: u16,
+    /// Client address.
+    pub client: String,
+    /// Cache status (`HIT`, `MISS`, `BYPASS`, `-`).
+    pub cache: &'static str,
+    /// Backend that answered, or `-`.
+    pub origin: String,
+    /// When the request head arrived.
+    pub start: Instant,
+}
+
+pin_project_lite::pin_project! {
+    /// A body that counts its bytes and logs the request when it ends.
+    pub struct LoggedBody {
+        #[pin]
+        inner: Body,
+        record: Option<AccessRecord>,
+        bytes: u64,
+    }
+
+    impl PinnedDrop for LoggedBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(r) = this.record.take() {
+                log(&r, *this.bytes, false);
+            }
+        }
+    }
+}
+
+impl LoggedBody {
+    /// Wraps `inner`; `record` is logged once, when the body is done.
+    pub fn new(inner: Body, record: Option<AccessRecord>) -> Self {
+        LoggedBody {
+            inner,
+            record,
+            bytes: 0,
+        }
+    }
+}
+
+fn log(r: &AccessRecord, bytes: u64, complete: bool) {
+    tracing::info!(
+        target: "brink::access",
+        method = %r.method,
+        path = %r.path,
+        status = r.status,
+        bytes,
+        duration_ms = r.start.elapsed().as_secs_f64() * 1000.0,
+        cache = r.cache,
+        origin = %r.origin,
+        client = %r.client,
+        complete,
+        "{} {} {}", r.method, r.path, r.status
+    );
+}
+
+impl HttpBody for LoggedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let res = this.inner.poll_frame(cx);
+        match &res {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    *this.bytes += d.len() as u64;
+                }
+                // hyper stops polling once the body says it has ended.
+                if this.inner.is_end_stream()
+                    && let Some(r) = this.record.take()
+                {
+                    log(&r, *this.bytes, true);
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(r) = this.record.take() {
+                    log(&r, *this.bytes, true);
+                }
+            }
+            _ => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

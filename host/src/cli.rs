@@ -1,0 +1,282 @@
+//! The command line: `serve`, `check`, `origin`, `demo`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, ConfigErrors};
+use crate::demo_origin::{self, OriginOptions};
+use crate::node::{Node, NodeError};
+
+/// Brink: a WebAssembly edge/CDN runtime.
+#[derive(Debug, Parser)]
+#[command(name = "brink", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Default log filter (RUST_LOG overrides it), e.g. `info` or `brink=debug`.
+    #[arg(long, global = true, default_value = "info")]
+    pub log_level: String,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable text.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an edge node from a config file, or in zero-config mode from --listen and --origin.
+    Serve(ServeArgs),
+    /// Validate a config file and exit: 0 with a summary, or 1 listing every error as FILE:LINE:COL: key: message.
+    Check(CheckArgs),
+    /// Run the built-in synthetic shop origin.
+    Origin(OriginArgs),
+    /// Run the demo described by config/demo.toml: built-in origins and an edge node on 127.0.0.1.
+    Demo(DemoArgs),
+}
+
+/// `brink serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The node's TOML config file.
+    #[arg(long, short, conflicts_with_all = ["listen", "origin"])]
+    pub config: Option<PathBuf>,
+    /// Zero-config mode: address to listen on (HTTP), e.g. 127.0.0.1:8080.
+    #[arg(long, requires = "origin")]
+    pub listen: Option<SocketAddr>,
+    /// Zero-config mode: an origin base URL, e.g. http://127.0.0.1:9000 (repeat for a pool).
+    #[arg(long, requires = "listen")]
+    pub origin: Vec<String>,
+    /// Zero-config mode: also start the admin listener on this address.
+    #[arg(long, requires = "listen")]
+    pub admin: Option<SocketAddr>,
+}
+
+/// `brink check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The TOML config file to validate.
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+/// `brink origin`.
+#[derive(Debug, Args)]
+pub struct OriginArgs {
+    /// Address to listen on; port 0 picks a free port (printed on stdout).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: SocketAddr,
+    /// Number of products in the synthetic catalog.
+    #[arg(long, default_value_t = 1000)]
+    pub catalog: u32,
+    /// Latency added to every catalog request, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Fraction (0.0 to 1.0) of catalog requests answered with an injected 503.
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Make /healthz answer 503 from the start.
+    #[arg(long)]
+    pub fail_healthz: bool,
+    /// Name reported in the x-origin header and JSON bodies.
+    #[arg(long, default_value = "origin")]
+    pub name: String,
+}
+
+/// `brink demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The demo config; defaults to config/demo.toml, or the copy built into the binary when that file is absent.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+/// A command's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The config is invalid (every error is listed).
+    #[error("{0}")]
+    Config(#[from] ConfigErrors),
+    /// The node could not start.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// Something else on the way.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The demo config built into the binary, for runs outside the source tree.
+pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let json = cli.log_format == LogFormat::Json;
+    match cli.command {
+        Command::Check(a) => Ok(check(&a.config)),
+        Command::Serve(a) => {
+            let config = match (&a.config, &a.listen) {
+                (Some(path), _) => Config::load(path)?,
+                (None, Some(listen)) => {
+                    let mut c = Config::zero_config(*listen, &a.origin)?;
+                    if let Some(admin) = a.admin {
+                        c.admin = Some(crate::config::AdminConfig {
+                            addr: admin,
+                            token: None,
+                        });
+                    }
+                    c
+                }
+                (None, None) => {
+                    return Err(CliError::Other(
+                        "give --config FILE, or --listen ADDR with --origin URL".into(),
+                    ));
+                }
+            };
+            crate::logging::init(json || config.log.json, &cli.log_level);
+            serve(config).await
+        }
+        Command::Origin(a) => {
+            crate::logging::init(json, &cli.log_level);
+            origin(a).await
+        }
+        Command::Demo(a) => {
+            crate::logging::init(json, &cli.log_level);
+            demo(a).await
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(c) => {
+            println!("{}", c.summary());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn say(line: impl AsRef<str>) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.as_ref());
+    let _ = out.flush();
+}
+
+async fn serve(config: Config) -> Result<ExitCode, CliError> {
+    let node = Node::start(config).await?;
+    for o in node.builtin_origins() {
+        say(format!("origin {} {}", o.name(), o.url()));
+    }
+    for l in node.listeners() {
+        say(format!("listening {}", l.url()));
+    }
+    if let Some(a) = node.admin_addr() {
+        say(format!("admin http://{a}"));
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    node.shutdown().await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn origin(a: OriginArgs) -> Result<ExitCode, CliError> {
+    if !(0.0..=1.0).contains(&a.fail_rate) {
+        return Err(CliError::Other("--fail-rate must be between 0.0 and 1.0".into()));
+    }
+    let opts = OriginOptions {
+        name: a.name,
+        catalog: a.catalog.max(1),
+        latency: Duration::from_millis(a.latency_ms),
+        fail_rate: a.fail_rate,
+        fail_healthz: a.fail_healthz,
+    };
+    let handle = demo_origin::start(a.listen, opts)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr: a.listen,
+            source,
+        })?;
+    say(format!("listening {}", handle.url()));
+    shutdown_signal().await;
+    handle.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
+    let default = PathBuf::from("config/demo.toml");
+    let config = match &a.config {
+        Some(p) => Config::load(p)?,
+        None if default.is_file() => Config::load(&default)?,
+        None => Config::parse(DEMO_TOML, "<built-in demo.toml>", Path::new("."))?,
+    };
+    let region = config.node.region.clone();
+    let node = Node::start(config).await?;
+    for o in node.builtin_origins() {
+        say(format!("origin {} {}", o.name(), o.url()));
+    }
+    let edge = node
+        .listeners()
+        .first()
+        .map(|l| l.url())
+        .ok_or_else(|| CliError::Other("the demo config has no listener".into()))?;
+    say(format!("edge {region} {edge}"));
+    if let Some(admin) = node.admin_addr() {
+        say(format!("admin http://{admin}"));
+    }
+    say("");
+    say("try:");
+    say(format!("  curl -i {edge}/products/42"));
+    say(format!("  curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}\\n' {edge}/images/7.jpg"));
+    say(format!("  curl -i '{edge}/fragments/recommendations?segment=gold'"));
+    say(format!("  curl -i -X POST -d '{{\"sku\":42}}' {edge}/api/orders"));
+    if let Some(admin) = node.admin_addr() {
+        say(format!("  curl -s http://{admin}/status"));
+        say(format!("  curl -s http://{admin}/metrics"));
+    }
+    say("Ctrl-C stops everything.");
+    shutdown_signal().await;
+    node.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,279 @@
+//! Configuration: the TOML file is read into the raw serde mirror in
+//! [`raw`], then validated into the typed structs below. Every error names
+//! the file, line, column and key path, and validation reports all errors it
+//! finds, not only the first. `brink check`, `brink serve` and reloads share
+//! [`Config::load`].
+
+mod error;
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigErrors};
+
+/// A validated node configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from (`<command line>` for zero-config mode).
+    pub source: String,
+    /// Node identity.
+    pub node: NodeSettings,
+    /// Client-facing listeners.
+    pub listeners: Vec<ListenerConfig>,
+    /// The admin listener, if any.
+    pub admin: Option<AdminConfig>,
+    /// Request and connection limits.
+    pub limits: Limits,
+    /// Logging.
+    pub log: LogConfig,
+    /// Built-in shop origins started together with the node.
+    pub origins: Vec<BuiltinOriginConfig>,
+    /// Origin pools.
+    pub pools: Vec<PoolConfig>,
+    /// Routes, matched in order: the first whose host and path prefix match wins.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// Node name and region.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// Node name, shown in `Via`, logs and `/status`.
+    pub name: String,
+    /// Region name (for example `eu-west`).
+    pub region: String,
+}
+
+/// One client-facing listener.
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    /// Address to bind.
+    pub addr: SocketAddr,
+    /// Certificates for HTTPS; empty means plain HTTP (with h2c prior knowledge).
+    pub tls: Vec<CertificateConfig>,
+}
+
+/// One certificate and key, chosen by SNI among the names the certificate holds.
+#[derive(Debug, Clone)]
+pub struct CertificateConfig {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone)]
+pub struct AdminConfig {
+    /// Address to bind (127.0.0.1 by default).
+    pub addr: SocketAddr,
+    /// Bearer token required for anything that changes state; none means those endpoints are refused.
+    pub token: Option<String>,
+}
+
+/// Limits on requests and connections.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request head (request line plus headers) in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Largest request body in bytes; larger gets 413.
+    pub max_body_bytes: u64,
+    /// A client must send a whole request head within this time.
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// A TLS handshake must complete within this time.
+    pub tls_handshake_timeout: Duration,
+    /// On shutdown, in-flight requests get this long to finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_header_bytes: 32 * 1024,
+            max_body_bytes: 10 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            tls_handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Logging settings.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Log as JSON lines instead of readable text.
+    pub json: bool,
+    /// Write one access-log line per request.
+    pub access_log: bool,
+}
+
+/// A built-in shop origin the node starts itself (`brink origin` in-process).
+#[derive(Debug, Clone)]
+pub struct BuiltinOriginConfig {
+    /// Name, referenced by pools as `origin:NAME`.
+    pub name: String,
+    /// Address to bind; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Number of products in the synthetic catalog.
+    pub catalog: u32,
+    /// Added latency per request.
+    pub latency: Duration,
+    /// Fraction of requests answered with an injected 503.
+    pub fail_rate: f64,
+}
+
+/// Where a backend lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendTarget {
+    /// An HTTP origin at this base URL (`http://host:port`).
+    Url(http::Uri),
+    /// A built-in origin declared in `[[origins]]`, by name.
+    Builtin(String),
+}
+
+/// An origin pool.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Pool name, referenced by routes and plugins.
+    pub name: String,
+    /// Backends, balanced round-robin.
+    pub backends: Vec<BackendTarget>,
+    /// Connect timeout per attempt.
+    pub connect_timeout: Duration,
+    /// Time from sending the request to the origin's response head.
+    pub timeout: Duration,
+    /// Override of the `Host` sent to the origin; by default the client's `Host` is kept.
+    pub host: Option<String>,
+}
+
+/// A route: requests whose host and path match go to `pool`.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// Host to match (exact, case-insensitive), or any host when `None`.
+    pub host: Option<String>,
+    /// Path prefix to match.
+    pub path_prefix: String,
+    /// Pool name.
+    pub pool: String,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single(ConfigError::new(
+                path.display().to_string(),
+                1,
+                1,
+                "",
+                format!("cannot read file: {e}"),
+            ))
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, &path.display().to_string(), base)
+    }
+
+    /// Parses and validates config text; relative paths are resolved against `base_dir`.
+    pub fn parse(text: &str, file: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+        let raw = validate::deserialize(text, file)?;
+        validate::validate(raw, text, file, base_dir)
+    }
+
+    /// Zero-config mode: one listener, one pool of the given origins, every path routed to it.
+    pub fn zero_config(listen: SocketAddr, origins: &[String]) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut backends = Vec::new();
+        for (i, origin) in origins.iter().enumerate() {
+            match validate::parse_backend_url(origin) {
+                Ok(uri) => backends.push(BackendTarget::Url(uri)),
+                Err(msg) => errors.push(ConfigError::new(
+                    "<command line>",
+                    1,
+                    1,
+                    &format!("--origin[{i}]"),
+                    msg,
+                )),
+            }
+        }
+        if backends.is_empty() && errors.is_empty() {
+            errors.push(ConfigError::new(
+                "<command line>",
+                1,
+                1,
+                "--origin",
+                "at least one --origin is required",
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        Ok(Config {
+            source: "<command line>".into(),
+            node: NodeSettings::default(),
+            listeners: vec![ListenerConfig {
+                addr: listen,
+                tls: Vec::new(),
+            }],
+            admin: None,
+            limits: Limits::default(),
+            log: LogConfig::default(),
+            origins: Vec::new(),
+            pools: vec![PoolConfig {
+                name: "default".into(),
+                backends,
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                timeout: DEFAULT_ORIGIN_TIMEOUT,
+                host: None,
+            }],
+            routes: vec![RouteConfig {
+                host: None,
+                path_prefix: "/".into(),
+                pool: "default".into(),
+            }],
+        })
+    }
+
+    /// A one-line summary for `brink check`.
+    pub fn summary(&self) -> String {
+        let tls = self.listeners.iter().filter(|l| !l.tls.is_empty()).count();
+        format!(
+            "{}: ok: node {} ({}), {} listener(s) ({} https), {} pool(s), {} route(s), {} built-in origin(s)",
+            self.source,
+            self.node.name,
+            self.node.region,
+            self.listeners.len(),
+            tls,
+            self.pools.len(),
+            self.routes.len(),
+            self.origins.len()
+        )
+    }
+}
+
+/// Default connect timeout to origins.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default time to an origin's response head.
+pub const DEFAULT_ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        NodeSettings {
+            name: "brink".into(),
+            region: "local".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            json: false,
+            access_log: true,
+        }
+    }
+}

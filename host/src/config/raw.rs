@@ -1,0 +1,99 @@
+//! The raw serde mirror of the TOML config file. Every table denies unknown
+//! keys; values that validation must point at are kept `Spanned`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub node: Option<RawNode>,
+    #[serde(default)]
+    pub listeners: Vec<RawListener>,
+    pub admin: Option<RawAdmin>,
+    pub limits: Option<RawLimits>,
+    pub log: Option<RawLog>,
+    #[serde(default)]
+    pub origins: Vec<RawBuiltinOrigin>,
+    #[serde(default)]
+    pub pools: Vec<RawPool>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: Option<Spanned<String>>,
+    pub region: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub address: Spanned<String>,
+    #[serde(default)]
+    pub tls: Vec<RawCertificate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub address: Option<Spanned<String>>,
+    pub token: Option<Spanned<String>>,
+    pub token_env: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_header_bytes: Option<Spanned<u64>>,
+    pub max_body_bytes: Option<Spanned<u64>>,
+    pub header_read_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+    pub tls_handshake_timeout: Option<Spanned<String>>,
+    pub shutdown_grace: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<Spanned<String>>,
+    pub access_log: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBuiltinOrigin {
+    pub name: Spanned<String>,
+    pub address: Option<Spanned<String>>,
+    pub catalog: Option<u32>,
+    pub latency_ms: Option<u64>,
+    pub fail_rate: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    pub name: Spanned<String>,
+    pub backends: Spanned<Vec<Spanned<String>>>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub host: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub host: Option<Spanned<String>>,
+    pub path_prefix: Option<Spanned<String>>,
+    pub pool: Spanned<String>,
+}

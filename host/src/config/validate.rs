@@ -1,0 +1,381 @@
+//! From the raw mirror to typed config, collecting every error with its location.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::error::{ConfigError, ConfigErrors};
+use super::raw::*;
+use super::*;
+
+/// Parses TOML into the raw mirror; a syntax error or an unknown or mistyped
+/// key is reported with the key path serde was at.
+pub(super) fn deserialize(text: &str, file: &str) -> Result<RawConfig, ConfigErrors> {
+    let de = toml::de::Deserializer::parse(text).map_err(|e| toml_error(file, text, &e, ""))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let mut key = if path == "." { String::new() } else { path };
+        // For an unknown field, name the field itself in the key path.
+        if let Some(field) = unknown_field(inner.message())
+            && !key.ends_with(&field)
+        {
+            key = if key.is_empty() {
+                field
+            } else {
+                format!("{key}.{field}")
+            };
+        }
+        toml_error(file, text, &inner, &key)
+    })
+}
+
+fn unknown_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    Some(rest[..rest.find('`')?].to_string())
+}
+
+fn toml_error(file: &str, text: &str, e: &toml::de::Error, key: &str) -> ConfigErrors {
+    let offset = e.span().map(|s| s.start).unwrap_or(0);
+    let message = e.message().trim().replace('\n', " ");
+    ConfigErrors::single(ConfigError::at(file, text, offset, key, message))
+}
+
+/// Collects errors while validating.
+struct Errs<'a> {
+    file: &'a str,
+    text: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl Errs<'_> {
+    fn at<T>(&mut self, value: &Spanned<T>, key: &str, message: impl Into<String>) {
+        let e = ConfigError::at(self.file, self.text, value.span().start, key, message);
+        self.list.push(e);
+    }
+
+    fn top(&mut self, key: &str, message: impl Into<String>) {
+        self.list
+            .push(ConfigError::new(self.file, 1, 1, key, message.into()));
+    }
+
+    fn duration(&mut self, v: &Option<Spanned<String>>, key: &str, default: Duration) -> Duration {
+        let Some(v) = v else { return default };
+        match humantime::parse_duration(v.get_ref()) {
+            Ok(d) if !d.is_zero() => d,
+            Ok(_) => {
+                self.at(v, key, "must be greater than zero");
+                default
+            }
+            Err(e) => {
+                self.at(
+                    v,
+                    key,
+                    format!(
+                        "invalid duration \"{}\": {e} (use e.g. \"500ms\", \"10s\", \"2m\")",
+                        v.get_ref()
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    fn addr(&mut self, v: &Spanned<String>, key: &str) -> Option<SocketAddr> {
+        match v.get_ref().parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.at(
+                    v,
+                    key,
+                    format!(
+                        "invalid socket address \"{}\": expected IP:PORT, e.g. \"127.0.0.1:8080\"",
+                        v.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn name(&mut self, v: &Spanned<String>, key: &str, seen: &mut HashSet<String>, what: &str) {
+        let n = v.get_ref();
+        if n.is_empty()
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            self.at(
+                v,
+                key,
+                format!("invalid {what} name \"{n}\": use letters, digits, '-', '_' or '.'"),
+            );
+        } else if !seen.insert(n.clone()) {
+            self.at(v, key, format!("duplicate {what} name \"{n}\""));
+        }
+    }
+}
+
+/// Parses an origin base URL: `http://host:port` or `https://host:port`, no path.
+pub(super) fn parse_backend_url(s: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = s
+        .parse()
+        .map_err(|e| format!("invalid origin URL \"{s}\": {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(format!(
+                "invalid origin URL \"{s}\": expected http://HOST:PORT or origin:NAME"
+            ));
+        }
+    }
+    if uri.host().is_none() {
+        return Err(format!("invalid origin URL \"{s}\": no host"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!(
+            "invalid origin URL \"{s}\": a backend is a scheme, host and port, without a path"
+        ));
+    }
+    Ok(uri)
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    text: &str,
+    file: &str,
+    base: &Path,
+) -> Result<Config, ConfigErrors> {
+    let mut errs = Errs {
+        file,
+        text,
+        list: Vec::new(),
+    };
+
+    let node = match &raw.node {
+        None => NodeSettings::default(),
+        Some(n) => {
+            let mut seen = HashSet::new();
+            if let Some(name) = &n.name {
+                errs.name(name, "node.name", &mut seen, "node");
+            }
+            if let Some(region) = &n.region {
+                errs.name(region, "node.region", &mut HashSet::new(), "region");
+            }
+            NodeSettings {
+                name: n.name.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| "brink".into()),
+                region: n.region.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| "local".into()),
+            }
+        }
+    };
+
+    if raw.listeners.is_empty() {
+        errs.top("listeners", "at least one [[listeners]] entry is required");
+    }
+    let mut listeners = Vec::new();
+    let mut bound = HashSet::new();
+    for (i, l) in raw.listeners.iter().enumerate() {
+        let key = format!("listeners[{i}].address");
+        let Some(addr) = errs.addr(&l.address, &key) else {
+            continue;
+        };
+        if addr.port() != 0 && !bound.insert(addr) {
+            errs.at(&l.address, &key, format!("duplicate listener address {addr}"));
+        }
+        let mut tls = Vec::new();
+        for (j, c) in l.tls.iter().enumerate() {
+            let cert = base.join(c.cert.get_ref());
+            let keyp = base.join(c.key.get_ref());
+            let mut ok = true;
+            for (v, path, name) in [(&c.cert, &cert, "cert"), (&c.key, &keyp, "key")] {
+                if !path.is_file() {
+                    errs.at(
+                        v,
+                        &format!("listeners[{i}].tls[{j}].{name}"),
+                        format!("file not found: {}", path.display()),
+                    );
+                    ok = false;
+                }
+            }
+            if ok && let Err(e) = crate::tls::load_certified_key(&cert, &keyp) {
+                errs.at(&c.cert, &format!("listeners[{i}].tls[{j}]"), e.to_string());
+            }
+            tls.push(CertificateConfig { cert, key: keyp });
+        }
+        listeners.push(ListenerConfig { addr, tls });
+    }
+
+    let admin = raw.admin.as_ref().map(|a| {
+        let addr = a
+            .address
+            .as_ref()
+            .and_then(|v| errs.addr(v, "admin.address"))
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901)));
+        if a.token.is_some() && a.token_env.is_some() {
+            errs.at(
+                a.token_env.as_ref().expect("checked"),
+                "admin.token_env",
+                "give either admin.token or admin.token_env, not both",
+            );
+        }
+        let token = match (&a.token, &a.token_env) {
+            (Some(t), _) => {
+                if t.get_ref().len() < 8 {
+                    errs.at(t, "admin.token", "token must be at least 8 characters");
+                }
+                Some(t.get_ref().clone())
+            }
+            (None, Some(env)) => match std::env::var(env.get_ref()) {
+                Ok(v) if !v.is_empty() => Some(v),
+                _ => {
+                    errs.at(
+                        env,
+                        "admin.token_env",
+                        format!("environment variable {} is not set", env.get_ref()),
+                    );
+                    None
+                }
+            },
+            (None, None) => None,
+        };
+        AdminConfig { addr, token }
+    });
+
+    let d = Limits::default();
+    let limits = match &raw.limits {
+        None => d,
+        Some(l) => {
+            let max_header_bytes = match &l.max_header_bytes {
+                Some(v) if !(1024..=1024 * 1024).contains(v.get_ref()) => {
+                    errs.at(v, "limits.max_header_bytes", "must be between 1024 and 1048576");
+                    d.max_header_bytes
+                }
+                Some(v) => *v.get_ref() as usize,
+                None => d.max_header_bytes,
+            };
+            Limits {
+                max_header_bytes,
+                max_body_bytes: l.max_body_bytes.as_ref().map(|v| *v.get_ref()).unwrap_or(d.max_body_bytes),
+                header_read_timeout: errs.duration(&l.header_read_timeout, "limits.header_read_timeout", d.header_read_timeout),
+                idle_timeout: errs.duration(&l.idle_timeout, "limits.idle_timeout", d.idle_timeout),
+                tls_handshake_timeout: errs.duration(&l.tls_handshake_timeout, "limits.tls_handshake_timeout", d.tls_handshake_timeout),
+                shutdown_grace: errs.duration(&l.shutdown_grace, "limits.shutdown_grace", d.shutdown_grace),
+            }
+        }
+    };
+
+    let log = match &raw.log {
+        None => LogConfig::default(),
+        Some(l) => {
+            let json = match &l.format {
+                None => false,
+                Some(f) => match f.get_ref().as_str() {
+                    "text" => false,
+                    "json" => true,
+                    other => {
+                        errs.at(f, "log.format", format!("unknown log format \"{other}\": expected \"text\" or \"json\""));
+                        false
+                    }
+                },
+            };
+            LogConfig { json, access_log: l.access_log.unwrap_or(true) }
+        }
+    };
+
+    let mut origins = Vec::new();
+    let mut origin_names = HashSet::new();
+    for (i, o) in raw.origins.iter().enumerate() {
+        errs.name(&o.name, &format!("origins[{i}].name"), &mut origin_names, "origin");
+        let addr = match &o.address {
+            Some(v) => errs.addr(v, &format!("origins[{i}].address")).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let fail_rate = match &o.fail_rate {
+            Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
+                errs.at(v, &format!("origins[{i}].fail_rate"), "must be between 0.0 and 1.0");
+                0.0
+            }
+            Some(v) => *v.get_ref(),
+            None => 0.0,
+        };
+        origins.push(BuiltinOriginConfig {
+            name: o.name.get_ref().clone(),
+            addr,
+            catalog: o.catalog.unwrap_or(1000).max(1),
+            latency: Duration::from_millis(o.latency_ms.unwrap_or(0)),
+            fail_rate,
+        });
+    }
+
+    let mut pools = Vec::new();
+    let mut pool_names = HashSet::new();
+    for (i, p) in raw.pools.iter().enumerate() {
+        errs.name(&p.name, &format!("pools[{i}].name"), &mut pool_names, "pool");
+        if p.backends.get_ref().is_empty() {
+            errs.at(&p.backends, &format!("pools[{i}].backends"), "a pool needs at least one backend");
+        }
+        let mut backends = Vec::new();
+        for (j, b) in p.backends.get_ref().iter().enumerate() {
+            let key = format!("pools[{i}].backends[{j}]");
+            if let Some(name) = b.get_ref().strip_prefix("origin:") {
+                if origin_names.contains(name) {
+                    backends.push(BackendTarget::Builtin(name.to_string()));
+                } else {
+                    errs.at(b, &key, format!("unknown built-in origin \"{name}\" (declare it in [[origins]])"));
+                }
+                continue;
+            }
+            match parse_backend_url(b.get_ref()) {
+                Ok(uri) => backends.push(BackendTarget::Url(uri)),
+                Err(msg) => errs.at(b, &key, msg),
+            }
+        }
+        pools.push(PoolConfig {
+            name: p.name.get_ref().clone(),
+            backends,
+            connect_timeout: errs.duration(&p.connect_timeout, &format!("pools[{i}].connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
+            timeout: errs.duration(&p.timeout, &format!("pools[{i}].timeout"), DEFAULT_ORIGIN_TIMEOUT),
+            host: p.host.as_ref().map(|h| h.get_ref().clone()),
+        });
+    }
+
+    let mut routes = Vec::new();
+    for (i, r) in raw.routes.iter().enumerate() {
+        let prefix = r.path_prefix.as_ref().map(|p| p.get_ref().clone()).unwrap_or_else(|| "/".into());
+        if let Some(p) = &r.path_prefix
+            && !p.get_ref().starts_with('/')
+        {
+            errs.at(p, &format!("routes[{i}].path_prefix"), "a path prefix must start with '/'");
+        }
+        if !pool_names.contains(r.pool.get_ref()) {
+            errs.at(&r.pool, &format!("routes[{i}].pool"), format!("unknown pool \"{}\"", r.pool.get_ref()));
+        }
+        routes.push(RouteConfig {
+            host: r.host.as_ref().map(|h| h.get_ref().to_ascii_lowercase()),
+            path_prefix: prefix,
+            pool: r.pool.get_ref().clone(),
+        });
+    }
+    if raw.routes.is_empty() && !raw.pools.is_empty() {
+        errs.top("routes", "at least one [[routes]] entry is required");
+    }
+
+    if !errs.list.is_empty() {
+        errs.list.sort_by_key(|e| (e.line, e.col));
+        return Err(ConfigErrors(errs.list));
+    }
+    Ok(Config {
+        source: file.to_string(),
+        node,
+        listeners,
+        admin,
+        limits,
+        log,
+        origins,
+        pools,
+        routes,
+    })
+}

@@ -1,0 +1,107 @@
+//! Header rules for proxying (RFC 9110 §7.6): hop-by-hop fields are dropped in
+//! both directions, `X-Forwarded-*` and `Via` are added.
+
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Fields that describe one connection and never cross a proxy.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Removes hop-by-hop fields, including every field that `Connection` names.
+/// `Transfer-Encoding` is removed too: the outgoing side frames the body itself.
+pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove(header::TRANSFER_ENCODING);
+}
+
+/// Appends `value` to a comma-separated list field.
+fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    let joined = match headers.get(&name).and_then(|v| v.to_str().ok()) {
+        Some(existing) if !existing.is_empty() => format!("{existing}, {value}"),
+        _ => value.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&joined) {
+        headers.insert(name, v);
+    }
+}
+
+/// Adds `X-Forwarded-For` (appending the peer), `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` (the host the client asked for).
+pub fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, scheme: &str, host: Option<&str>) {
+    append_list(
+        headers,
+        HeaderName::from_static("x-forwarded-for"),
+        &peer.to_string(),
+    );
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_str(scheme).unwrap_or(HeaderValue::from_static("http")),
+    );
+    if let Some(h) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        headers.insert(HeaderName::from_static("x-forwarded-host"), h);
+    }
+}
+
+/// Appends this node to `Via` (`1.1 name`, or `2 name` for HTTP/2).
+pub fn add_via(headers: &mut HeaderMap, version: http::Version, node: &str) {
+    let proto = match version {
+        http::Version::HTTP_2 => "2",
+        http::Version::HTTP_3 => "3",
+        http::Version::HTTP_10 => "1.0",
+        _ => "1.1",
+    };
+    append_list(headers, header::VIA, &format!("{proto} {node}"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drops_hop_by_hop_and_connection_named_fields() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("x-keep", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-keep"));
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
+        add_forwarded(&mut h, "127.0.0.1".parse().unwrap(), "https", Some("shop.test"));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "shop.test");
+        add_via(&mut h, http::Version::HTTP_11, "edge-1");
+        add_via(&mut h, http::Version::HTTP_2, "edge-2");
+        assert_eq!(h["via"], "1.1 edge-1, 2 edge-2");
+    }
+}

@@ -1,0 +1,23 @@
+//! Brink: a WebAssembly edge/CDN runtime.
+//!
+//! The library holds every part of an edge node; the `brink` binary is a thin
+//! command line over it. See `README.md` for the request pipeline.
+
+#![warn(missing_docs)]
+
+pub mod access_log;
+pub mod admin;
+pub mod body;
+pub mod cli;
+pub mod config;
+pub mod demo_origin;
+pub mod error;
+pub mod forwarding;
+pub mod logging;
+pub mod metrics;
+pub mod node;
+pub mod origin;
+pub mod pipeline;
+pub mod server;
+pub mod state;
+pub mod tls;

@@ -1,0 +1,148 @@
+//! Prometheus metrics of one node, encoded in the text format on `/metrics`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels by status class (`2xx` ... `5xx`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabels {
+    /// Status class.
+    pub class: &'static str,
+}
+
+/// Labels of an origin request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OriginLabels {
+    /// Pool name.
+    pub pool: String,
+    /// Status class, or `error` / `timeout`.
+    pub outcome: &'static str,
+}
+
+/// Every metric of a node.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    /// Requests answered, by status class.
+    pub requests: Family<ClassLabels, Counter>,
+    /// Time from request head to response head.
+    pub latency: Histogram,
+    /// Requests sent to origins.
+    pub origin_requests: Family<OriginLabels, Counter>,
+    /// Client connections open now.
+    pub open_connections: Gauge,
+    /// Client connections accepted.
+    pub connections: Counter,
+    /// TLS handshakes that failed or timed out.
+    pub tls_failures: Counter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("brink");
+        let requests = Family::<ClassLabels, Counter>::default();
+        let latency = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
+        let origin_requests = Family::<OriginLabels, Counter>::default();
+        let open_connections = Gauge::default();
+        let connections = Counter::default();
+        let tls_failures = Counter::default();
+        registry.register(
+            "requests",
+            "Requests answered, by status class",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to response head",
+            latency.clone(),
+        );
+        registry.register(
+            "origin_requests",
+            "Requests sent to origins, by pool and outcome",
+            origin_requests.clone(),
+        );
+        registry.register(
+            "open_connections",
+            "Client connections open now",
+            open_connections.clone(),
+        );
+        registry.register(
+            "connections",
+            "Client connections accepted",
+            connections.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "TLS handshakes that failed or timed out",
+            tls_failures.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            requests,
+            latency,
+            origin_requests,
+            open_connections,
+            connections,
+            tls_failures,
+        }
+    }
+
+    /// Records one answered request.
+    pub fn record_request(&self, status: http::StatusCode, elapsed: Duration) {
+        self.requests
+            .get_or_create(&ClassLabels {
+                class: status_class(status),
+            })
+            .inc();
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one origin exchange.
+    pub fn record_origin(&self, pool: &str, outcome: &'static str) {
+        self.origin_requests
+            .get_or_create(&OriginLabels {
+                pool: pool.to_string(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        encode(&mut out, &registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// `2xx`, `4xx`, ...
+pub fn status_class(status: http::StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}

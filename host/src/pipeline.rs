@@ -1,0 +1,237 @@
+//! One request's phases, in order. Each phase is a small function whose doc
+//! says when it runs; `handle` strings them together and is the only place
+//! that turns an [`EdgeError`] into a response.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::access_log::{AccessRecord, LoggedBody};
+use crate::body::Body;
+use crate::error::{EdgeError, OriginFailure};
+use crate::metrics::Metrics;
+use crate::forwarding;
+use crate::origin::Pool;
+use crate::state::{Generation, Shared};
+
+/// Facts about the client connection a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnInfo {
+    /// Client address.
+    pub peer: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+}
+
+/// What the phases learn about a request, for the log and metrics.
+struct RequestCtx {
+    start: Instant,
+    method: http::Method,
+    path: String,
+    origin: String,
+    cache: &'static str,
+}
+
+/// Entry point: runs every phase for one request and always produces a response.
+pub async fn handle(req: Request<Incoming>, conn: ConnInfo, shared: Arc<Shared>) -> Response<Body> {
+    let generation = shared.generation();
+    let mut ctx = RequestCtx {
+        start: Instant::now(),
+        method: req.method().clone(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into()),
+        origin: "-".into(),
+        cache: "BYPASS",
+    };
+    let resp = match run(req, conn, &generation, &shared.metrics, &mut ctx).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            match e.status().as_u16() {
+                500..=599 => tracing::warn!(source = e.source_label(), "{} {}: {e}", ctx.method, ctx.path),
+                _ => tracing::debug!(source = e.source_label(), "{} {}: {e}", ctx.method, ctx.path),
+            }
+            e.to_response()
+        }
+    };
+    finish(resp, ctx, conn, &shared, &generation)
+}
+
+async fn run(
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    generation: &Generation,
+    metrics: &Metrics,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, EdgeError> {
+    check_limits(&req, generation)?;
+    let pool = select_pool(&req, generation)?;
+    let upstream = to_upstream(req, conn, generation)?;
+    let backend = pool.pick()?;
+    ctx.origin = backend.uri.to_string();
+    let resp = forward(pool, &backend, upstream, metrics).await?;
+    Ok(from_upstream(resp, generation))
+}
+
+/// Runs first: refuses heads over `max_header_bytes` (431) and bodies whose
+/// declared length is over `max_body_bytes` (413).
+fn check_limits(req: &Request<Incoming>, generation: &Generation) -> Result<(), EdgeError> {
+    let limits = &generation.config.limits;
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri().to_string().len();
+    if head > limits.max_header_bytes {
+        return Err(EdgeError::client(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request header fields too large",
+        ));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+        return Err(EdgeError::client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body too large",
+        ));
+    }
+    Ok(())
+}
+
+/// The host the client asked for, without port, lower case.
+fn request_host<B>(req: &Request<B>) -> Option<String> {
+    let raw = req
+        .uri()
+        .authority()
+        .map(|a| a.host().to_string())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| h.rsplit_once(':').map_or(h, |(host, port)| {
+                    if port.chars().all(|c| c.is_ascii_digit()) { host } else { h }
+                }).to_string())
+        })?;
+    Some(raw.to_ascii_lowercase())
+}
+
+/// Runs after the limits: picks the route's pool (404 when no route matches).
+fn select_pool<'g>(req: &Request<Incoming>, generation: &'g Generation) -> Result<&'g Arc<Pool>, EdgeError> {
+    let host = request_host(req);
+    let route = generation
+        .route(host.as_deref(), req.uri().path())
+        .ok_or_else(|| EdgeError::client(StatusCode::NOT_FOUND, "no route for this host and path"))?;
+    generation
+        .pools
+        .get(&route.pool)
+        .ok_or_else(|| EdgeError::Internal(format!("route names missing pool {}", route.pool)))
+}
+
+/// Builds the request sent to the origin: hop-by-hop fields dropped,
+/// `X-Forwarded-*` and `Via` added, `Host` kept, the body streamed through a
+/// length limit.
+fn to_upstream(
+    req: Request<Incoming>,
+    conn: ConnInfo,
+    generation: &Generation,
+) -> Result<Request<Body>, EdgeError> {
+    let host_header = req
+        .headers()
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| {
+            req.uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+    let (mut parts, body) = req.into_parts();
+    let version = parts.version;
+    forwarding::remove_hop_by_hop(&mut parts.headers);
+    forwarding::add_forwarded(
+        &mut parts.headers,
+        conn.peer.ip(),
+        conn.scheme,
+        host_header.as_ref().and_then(|h| h.to_str().ok()),
+    );
+    forwarding::add_via(&mut parts.headers, version, &generation.config.node.name);
+    if let Some(h) = host_header {
+        parts.headers.insert(header::HOST, h);
+    }
+    parts.version = http::Version::HTTP_11;
+    let pq = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    parts.uri = http::Uri::from(pq);
+    let limit = generation.config.limits.max_body_bytes;
+    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed();
+    Ok(Request::from_parts(parts, body))
+}
+
+/// Runs on a cache miss: sends the request to the backend and records the outcome.
+async fn forward(
+    pool: &Pool,
+    backend: &crate::origin::Backend,
+    mut upstream: Request<Body>,
+    metrics: &Metrics,
+) -> Result<Response<Incoming>, EdgeError> {
+    if let Some(h) = pool.host_override() {
+        upstream.headers_mut().insert(header::HOST, h.clone());
+    }
+    let result = pool.send(backend, upstream).await;
+    let outcome = match &result {
+        Ok(resp) => crate::metrics::status_class(resp.status()),
+        Err(EdgeError::Origin {
+            kind: OriginFailure::Timeout,
+            ..
+        }) => "timeout",
+        Err(EdgeError::Client { .. }) => "client_abort",
+        Err(_) => "error",
+    };
+    metrics.record_origin(pool.name(), outcome);
+    result
+}
+
+/// Runs on the origin's response head: drops hop-by-hop fields, adds `Via`,
+/// and lets the body stream through.
+fn from_upstream(resp: Response<Incoming>, generation: &Generation) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    let version = parts.version;
+    forwarding::remove_hop_by_hop(&mut parts.headers);
+    forwarding::add_via(&mut parts.headers, version, &generation.config.node.name);
+    Response::from_parts(parts, body.map_err(Into::into).boxed())
+}
+
+/// Runs last: metrics and the access log (written when the body ends).
+fn finish(
+    resp: Response<Body>,
+    ctx: RequestCtx,
+    conn: ConnInfo,
+    shared: &Shared,
+    generation: &Generation,
+) -> Response<Body> {
+    shared.metrics.record_request(resp.status(), ctx.start.elapsed());
+    let record = generation.config.log.access_log.then(|| AccessRecord {
+        method: ctx.method,
+        path: ctx.path,
+        status: resp.status().as_u16(),
+        client: conn.peer.to_string(),
+        cache: ctx.cache,
+        origin: ctx.origin,
+        start: ctx.start,
+    });
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, BodyExt::boxed(LoggedBody::new(body, record)))
+}

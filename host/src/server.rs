@@ -1,0 +1,174 @@
+//! Listeners and connections: accept, TLS handshake inside the connection's
+//! task (with a timeout), HTTP/1.1 and HTTP/2 through hyper-util's auto
+//! builder, header-read and idle timeouts, and graceful shutdown.
+
+mod idle;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::body::Body;
+use crate::config::Limits;
+use crate::metrics::Metrics;
+
+use idle::IdleIo;
+
+/// Handles one request of a connection.
+pub trait Handler: Clone + Send + Sync + 'static {
+    /// The response future.
+    fn call(
+        &self,
+        req: http::Request<Incoming>,
+        peer: SocketAddr,
+        scheme: &'static str,
+    ) -> impl Future<Output = http::Response<Body>> + Send + 'static + use<Self>;
+}
+
+/// Everything an accept loop needs.
+#[derive(Clone)]
+pub struct ListenerCtx<H> {
+    /// The request handler.
+    pub handler: H,
+    /// Limits (taken from the generation the listener started on).
+    pub limits: Limits,
+    /// TLS, for HTTPS listeners.
+    pub tls: Option<TlsAcceptor>,
+    /// Set to true to stop accepting and drain connections.
+    pub shutdown: watch::Receiver<bool>,
+    /// Tracks connection tasks so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    /// Connection metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Resolves once shutdown has been signalled.
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+/// The hyper connection builder for these limits.
+fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .keep_alive(true);
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .max_concurrent_streams(256);
+    b
+}
+
+/// Accepts connections until shutdown; each is served in its own task.
+pub async fn accept_loop<H: Handler>(listener: TcpListener, ctx: ListenerCtx<H>) {
+    let builder = Arc::new(builder(&ctx.limits));
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut shutdown) => break,
+        };
+        let _ = tcp.set_nodelay(true);
+        let ctx = ctx.clone();
+        let builder = builder.clone();
+        ctx.tracker.clone().spawn(async move {
+            ctx.metrics.connections.inc();
+            ctx.metrics.open_connections.inc();
+            serve_tcp(tcp, peer, &ctx, &builder).await;
+            ctx.metrics.open_connections.dec();
+        });
+    }
+}
+
+async fn serve_tcp<H: Handler>(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    ctx: &ListenerCtx<H>,
+    builder: &auto::Builder<TokioExecutor>,
+) {
+    match &ctx.tls {
+        None => serve_io(tcp, peer, "http", ctx, builder).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(ctx.limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => serve_io(tls, peer, "https", ctx, builder).await,
+                Ok(Err(e)) => {
+                    ctx.metrics.tls_failures.inc();
+                    tracing::debug!(%peer, "TLS handshake failed: {e}");
+                }
+                Err(_) => {
+                    ctx.metrics.tls_failures.inc();
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                }
+            }
+        }
+    }
+}
+
+async fn serve_io<H: Handler, I>(
+    io: I,
+    peer: SocketAddr,
+    scheme: &'static str,
+    ctx: &ListenerCtx<H>,
+    builder: &auto::Builder<TokioExecutor>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = IdleIo::new(io);
+    let activity = io.activity();
+    let handler = ctx.handler.clone();
+    let service = service_fn(move |req| {
+        let fut = handler.call(req, peer, scheme);
+        async move { Ok::<_, Infallible>(fut.await) }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut shutdown = ctx.shutdown.clone();
+    let idle_timeout = ctx.limits.idle_timeout;
+    let mut tick = tokio::time::interval(idle_timeout.min(Duration::from_secs(1)).max(Duration::from_millis(100)));
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, "connection ended with error: {e}");
+                }
+                break;
+            }
+            _ = stopped(&mut shutdown), if !draining => {
+                draining = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tick.tick(), if !draining => {
+                if activity.idle_for() >= idle_timeout {
+                    tracing::debug!(%peer, "closing idle connection");
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! What a node shares between its connections: the current config generation
+//! (swapped atomically on reload) and the metrics.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+
+use crate::config::{Config, RouteConfig};
+use crate::metrics::Metrics;
+use crate::origin::Pools;
+
+/// One config generation: everything a request needs, fixed for its lifetime.
+#[derive(Debug)]
+pub struct Generation {
+    /// Sequence number, 1 for the config the node started with.
+    pub id: u64,
+    /// The validated config.
+    pub config: Arc<Config>,
+    /// Origin pools.
+    pub pools: Pools,
+}
+
+impl Generation {
+    /// The first route matching `host` (without port, lower case) and `path`.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&RouteConfig> {
+        self.config.routes.iter().find(|r| {
+            r.host.as_deref().is_none_or(|h| Some(h) == host) && path.starts_with(&r.path_prefix)
+        })
+    }
+}
+
+/// State shared by every connection of a node.
+#[derive(Debug)]
+pub struct Shared {
+    /// The generation new requests start on.
+    pub current: ArcSwap<Generation>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// When the node started.
+    pub started: Instant,
+}
+
+impl Shared {
+    /// The current generation; a request holds it until it ends.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+}
