@@ -83,8 +83,8 @@ impl HttpBody for LoggedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
-        let res = this.inner.poll_frame(cx);
+        let mut this = self.project();
+        let res = this.inner.as_mut().poll_frame(cx);
         match &res {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {

@@ -229,6 +229,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
         None => Config::parse(DEMO_TOML, "<built-in demo.toml>", Path::new("."))?,
     };
     let region = config.node.region.clone();
+    let token = demo_token(&config);
     let node = Node::start(config).await?;
     for o in node.builtin_origins() {
         say(format!("origin {} {}", o.name(), o.url()));
@@ -242,12 +243,20 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
     if let Some(admin) = node.admin_addr() {
         say(format!("admin http://{admin}"));
     }
+    if let Some(t) = &token {
+        say(format!("token Authorization: Bearer {t}"));
+    }
+    let auth = token
+        .as_ref()
+        .map(|t| format!("-H 'Authorization: Bearer {t}' "))
+        .unwrap_or_default();
     say("");
     say("try:");
     say(format!("  curl -i {edge}/products/42"));
     say(format!("  curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}\\n' {edge}/images/7.jpg"));
-    say(format!("  curl -i '{edge}/fragments/recommendations?segment=gold'"));
-    say(format!("  curl -i -X POST -d '{{\"sku\":42}}' {edge}/api/orders"));
+    say(format!("  curl -i {edge}/fragments/recommendations          # 401 without a token"));
+    say(format!("  curl -i {auth}{edge}/fragments/recommendations"));
+    say(format!("  curl -i -X POST {auth}-d '{{\"sku\":42}}' {edge}/api/orders"));
     if let Some(admin) = node.admin_addr() {
         say(format!("  curl -s http://{admin}/status"));
         say(format!("  curl -s http://{admin}/metrics"));
@@ -256,6 +265,29 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
     shutdown_signal().await;
     node.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A day-long demo JWT for the config's built-in auth plugin, if it has one.
+fn demo_token(config: &Config) -> Option<String> {
+    let auth = config
+        .plugins
+        .iter()
+        .find(|p| p.source == crate::config::PluginSource::Builtin("auth".into()))?;
+    let get = |k: &str| auth.config.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let secret = get("secret")?;
+    let mut claims = serde_json::json!({
+        "sub": "demo-user",
+        "tier": "gold",
+        "iat": crate::token::now_secs(),
+        "exp": crate::token::now_secs() + 24 * 3600,
+    });
+    if let Some(iss) = get("issuer") {
+        claims["iss"] = iss.into();
+    }
+    if let Some(aud) = get("audience") {
+        claims["aud"] = aud.into();
+    }
+    Some(crate::token::sign_hs256(&claims, &secret))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -35,6 +35,71 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     /// Routes, matched in order: the first whose host and path prefix match wins.
     pub routes: Vec<RouteConfig>,
+    /// Wasm plugins, attached to routes by name.
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// Where a plugin's component comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginSource {
+    /// One of the sample plugins built into the binary (`builtin:auth`).
+    Builtin(String),
+    /// A `.wasm` component file.
+    File(PathBuf),
+}
+
+/// What a plugin failure does to the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Answer with an error status.
+    FailClosed,
+    /// Skip the plugin and go on.
+    FailOpen,
+}
+
+/// Instance lifecycle of a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceMode {
+    /// Warm instances reused up to `max_reuse` calls, discarded after any failure.
+    Reuse,
+    /// A fresh instance for every call.
+    PerRequest,
+}
+
+/// A Wasm plugin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginConfig {
+    /// Name, used by routes.
+    pub name: String,
+    /// The component.
+    pub source: PluginSource,
+    /// Instance lifecycle.
+    pub instance: InstanceMode,
+    /// Calls per warm instance before it is replaced.
+    pub max_reuse: u32,
+    /// Wall-clock deadline per call.
+    pub timeout: Duration,
+    /// Memory cap per instance, bytes.
+    pub max_memory: usize,
+    /// Instruction budget per call, if any.
+    pub fuel: Option<u64>,
+    /// Failure policy.
+    pub on_error: OnError,
+    /// Largest text response body shown to `on-response`; 0 never shows bodies.
+    pub response_body_limit: usize,
+    /// The plugin's own config table.
+    pub config: toml::Table,
+    /// Index in `[[plugins]]`, for error messages.
+    pub index: usize,
+    /// Line and column of the `wasm` key, for errors found when loading.
+    pub location: (usize, usize),
+}
+
+impl PluginConfig {
+    /// Whether warm instances are reused.
+    pub fn reuse(&self) -> bool {
+        self.instance == InstanceMode::Reuse
+    }
 }
 
 /// Node name and region.
@@ -160,6 +225,8 @@ pub struct RouteConfig {
     pub path_prefix: String,
     /// Pool name.
     pub pool: String,
+    /// Plugins run on this route, in order.
+    pub plugins: Vec<String>,
 }
 
 impl Config {
@@ -234,7 +301,9 @@ impl Config {
                 host: None,
                 path_prefix: "/".into(),
                 pool: "default".into(),
+                plugins: Vec::new(),
             }],
+            plugins: Vec::new(),
         })
     }
 
@@ -242,7 +311,7 @@ impl Config {
     pub fn summary(&self) -> String {
         let tls = self.listeners.iter().filter(|l| !l.tls.is_empty()).count();
         format!(
-            "{}: ok: node {} ({}), {} listener(s) ({} https), {} pool(s), {} route(s), {} built-in origin(s)",
+            "{}: ok: node {} ({}), {} listener(s) ({} https), {} pool(s), {} route(s), {} plugin(s), {} built-in origin(s)",
             self.source,
             self.node.name,
             self.node.region,
@@ -250,6 +319,7 @@ impl Config {
             tls,
             self.pools.len(),
             self.routes.len(),
+            self.plugins.len(),
             self.origins.len()
         )
     }
@@ -257,6 +327,12 @@ impl Config {
 
 /// Default connect timeout to origins.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Default deadline of one plugin call.
+pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(50);
+/// Default memory cap of one plugin instance.
+pub const DEFAULT_PLUGIN_MEMORY: usize = 64 * 1024 * 1024;
+/// Default calls per warm plugin instance.
+pub const DEFAULT_MAX_REUSE: u32 = 10_000;
 /// Default time to an origin's response head.
 pub const DEFAULT_ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
 

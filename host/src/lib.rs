@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod node;
 pub mod origin;
 pub mod pipeline;
+pub mod plugin;
 pub mod server;
 pub mod state;
 pub mod tls;
+pub mod token;

@@ -19,6 +19,7 @@ use crate::demo_origin::{self, OriginHandle, OriginOptions};
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
 use crate::origin::Pools;
+use crate::plugin::{PluginEngine, PluginSet};
 use crate::pipeline::{self, ConnInfo};
 use crate::server::{self, Handler, ListenerCtx};
 use crate::state::{Generation, Shared};
@@ -41,6 +42,12 @@ pub enum NodeError {
     /// Pools could not be built.
     #[error(transparent)]
     Pools(#[from] EdgeError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugins(#[from] crate::config::ConfigErrors),
+    /// The wasmtime engine could not be created.
+    #[error("cannot create the plugin engine: {0}")]
+    Engine(String),
 }
 
 /// A listener that is accepting.
@@ -114,6 +121,8 @@ impl Node {
             origins.push(handle);
         }
         let pools = Pools::build(&config, &builtin)?;
+        let engine = PluginEngine::new().map_err(|e| NodeError::Engine(format!("{e:#}")))?;
+        let plugins = PluginSet::load(&config, &engine, None)?;
         let metrics = Arc::new(Metrics::new());
         let limits = config.limits.clone();
         let admin_config = config.admin.clone();
@@ -123,9 +132,11 @@ impl Node {
                 id: 1,
                 config: Arc::new(config),
                 pools,
+                plugins,
             }),
             metrics: metrics.clone(),
             started: Instant::now(),
+            engine,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tracker = TaskTracker::new();

@@ -16,6 +16,7 @@ use crate::error::{EdgeError, OriginFailure};
 use crate::metrics::Metrics;
 use crate::forwarding;
 use crate::origin::Pool;
+use crate::plugin::{self, ClientFacts, Flow};
 use crate::state::{Generation, Shared};
 
 /// Facts about the client connection a request arrived on.
@@ -71,12 +72,38 @@ async fn run(
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, EdgeError> {
     check_limits(&req, generation)?;
-    let pool = select_pool(&req, generation)?;
-    let upstream = to_upstream(req, conn, generation)?;
+    let host = request_host(&req).unwrap_or_default();
+    let (route_index, route) = select_route(&req, &host, generation)?;
+    let chain = generation.plugins.chain(route_index);
+    let (mut parts, body) = req.into_parts();
+    let client = ClientFacts {
+        ip: conn.peer.ip().to_string(),
+        region: generation.config.node.region.clone(),
+    };
+    let pool_exists = |name: &str| generation.pools.get(name).is_some();
+    let (flow, seen) =
+        plugin::on_request(chain, &mut parts, conn.scheme, &host, &client, &pool_exists)?;
+    let directives = match flow {
+        Flow::Respond(resp) => {
+            ctx.cache = "-";
+            return Ok(resp);
+        }
+        Flow::Continue(d) => d,
+    };
+    let pool_name = directives.pool.as_deref().unwrap_or(&route.pool);
+    let pool = generation
+        .pools
+        .get(pool_name)
+        .ok_or_else(|| EdgeError::Internal(format!("missing pool {pool_name}")))?;
+    let upstream = to_upstream(parts, body, conn, generation);
     let backend = pool.pick()?;
     ctx.origin = backend.uri.to_string();
     let resp = forward(pool, &backend, upstream, metrics).await?;
-    Ok(from_upstream(resp, generation))
+    let resp = from_upstream(resp, generation);
+    match &seen {
+        Some(seen) => plugin::on_response(chain, seen, &client.ip, resp).await,
+        None => Ok(resp),
+    }
 }
 
 /// Runs first: refuses heads over `max_header_bytes` (431) and bodies whose
@@ -126,36 +153,32 @@ fn request_host<B>(req: &Request<B>) -> Option<String> {
     Some(raw.to_ascii_lowercase())
 }
 
-/// Runs after the limits: picks the route's pool (404 when no route matches).
-fn select_pool<'g>(req: &Request<Incoming>, generation: &'g Generation) -> Result<&'g Arc<Pool>, EdgeError> {
-    let host = request_host(req);
-    let route = generation
-        .route(host.as_deref(), req.uri().path())
-        .ok_or_else(|| EdgeError::client(StatusCode::NOT_FOUND, "no route for this host and path"))?;
+/// Runs after the limits: picks the route (404 when none matches).
+fn select_route<'g>(
+    req: &Request<Incoming>,
+    host: &str,
+    generation: &'g Generation,
+) -> Result<(usize, &'g crate::config::RouteConfig), EdgeError> {
     generation
-        .pools
-        .get(&route.pool)
-        .ok_or_else(|| EdgeError::Internal(format!("route names missing pool {}", route.pool)))
+        .route((!host.is_empty()).then_some(host), req.uri().path())
+        .ok_or_else(|| EdgeError::client(StatusCode::NOT_FOUND, "no route for this host and path"))
 }
 
 /// Builds the request sent to the origin: hop-by-hop fields dropped,
 /// `X-Forwarded-*` and `Via` added, `Host` kept, the body streamed through a
 /// length limit.
 fn to_upstream(
-    req: Request<Incoming>,
+    mut parts: http::request::Parts,
+    body: Incoming,
     conn: ConnInfo,
     generation: &Generation,
-) -> Result<Request<Body>, EdgeError> {
-    let host_header = req
-        .headers()
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| {
-            req.uri()
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-    let (mut parts, body) = req.into_parts();
+) -> Request<Body> {
+    let host_header = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
     let version = parts.version;
     forwarding::remove_hop_by_hop(&mut parts.headers);
     forwarding::add_forwarded(
@@ -177,7 +200,7 @@ fn to_upstream(
     parts.uri = http::Uri::from(pq);
     let limit = generation.config.limits.max_body_bytes;
     let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed();
-    Ok(Request::from_parts(parts, body))
+    Request::from_parts(parts, body)
 }
 
 /// Runs on a cache miss: sends the request to the backend and records the outcome.

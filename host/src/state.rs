@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use crate::config::{Config, RouteConfig};
 use crate::metrics::Metrics;
 use crate::origin::Pools;
+use crate::plugin::{PluginEngine, PluginSet};
 
 /// One config generation: everything a request needs, fixed for its lifetime.
 #[derive(Debug)]
@@ -19,12 +20,15 @@ pub struct Generation {
     pub config: Arc<Config>,
     /// Origin pools.
     pub pools: Pools,
+    /// Plugins and each route's chain.
+    pub plugins: PluginSet,
 }
 
 impl Generation {
-    /// The first route matching `host` (without port, lower case) and `path`.
-    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&RouteConfig> {
-        self.config.routes.iter().find(|r| {
+    /// The first route matching `host` (without port, lower case) and
+    /// `path`, with its index.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Option<(usize, &RouteConfig)> {
+        self.config.routes.iter().enumerate().find(|(_, r)| {
             r.host.as_deref().is_none_or(|h| Some(h) == host) && path.starts_with(&r.path_prefix)
         })
     }
@@ -39,6 +43,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// When the node started.
     pub started: Instant,
+    /// The wasmtime engine shared by every generation.
+    pub engine: PluginEngine,
 }
 
 impl Shared {

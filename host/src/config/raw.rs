@@ -20,6 +20,8 @@ pub struct RawConfig {
     pub pools: Vec<RawPool>,
     #[serde(default)]
     pub routes: Vec<RawRoute>,
+    #[serde(default)]
+    pub plugins: Vec<RawPlugin>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,4 +98,22 @@ pub struct RawRoute {
     pub host: Option<Spanned<String>>,
     pub path_prefix: Option<Spanned<String>>,
     pub pool: Spanned<String>,
+    #[serde(default)]
+    pub plugins: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub name: Spanned<String>,
+    pub wasm: Spanned<String>,
+    pub instance: Option<Spanned<String>>,
+    pub max_reuse: Option<Spanned<u32>>,
+    pub timeout: Option<Spanned<String>>,
+    pub max_memory_bytes: Option<Spanned<u64>>,
+    pub fuel: Option<Spanned<u64>>,
+    pub on_error: Option<Spanned<String>>,
+    pub response_body_limit: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub config: toml::Table,
 }

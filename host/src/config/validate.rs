@@ -342,8 +342,20 @@ pub(super) fn validate(
         });
     }
 
+    let plugins = validate_plugins(&raw.plugins, &mut errs, base);
+    let plugin_names: HashSet<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
+
     let mut routes = Vec::new();
     for (i, r) in raw.routes.iter().enumerate() {
+        let mut seen = HashSet::new();
+        for (j, name) in r.plugins.iter().enumerate() {
+            let key = format!("routes[{i}].plugins[{j}]");
+            if !plugin_names.contains(name.get_ref().as_str()) {
+                errs.at(name, &key, format!("unknown plugin \"{}\"", name.get_ref()));
+            } else if !seen.insert(name.get_ref().clone()) {
+                errs.at(name, &key, format!("plugin \"{}\" is listed twice", name.get_ref()));
+            }
+        }
         let prefix = r.path_prefix.as_ref().map(|p| p.get_ref().clone()).unwrap_or_else(|| "/".into());
         if let Some(p) = &r.path_prefix
             && !p.get_ref().starts_with('/')
@@ -357,6 +369,7 @@ pub(super) fn validate(
             host: r.host.as_ref().map(|h| h.get_ref().to_ascii_lowercase()),
             path_prefix: prefix,
             pool: r.pool.get_ref().clone(),
+            plugins: r.plugins.iter().map(|p| p.get_ref().clone()).collect(),
         });
     }
     if raw.routes.is_empty() && !raw.pools.is_empty() {
@@ -377,5 +390,85 @@ pub(super) fn validate(
         origins,
         pools,
         routes,
+        plugins,
     })
+}
+
+fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<PluginConfig> {
+    let mut names = HashSet::new();
+    let mut out = Vec::new();
+    for (i, p) in raw.iter().enumerate() {
+        let key = |k: &str| format!("plugins[{i}].{k}");
+        errs.name(&p.name, &key("name"), &mut names, "plugin");
+        let source = match p.wasm.get_ref().strip_prefix("builtin:") {
+            Some(b) => {
+                if !crate::plugin::BUILTIN_PLUGINS.contains(&b) {
+                    errs.at(
+                        &p.wasm,
+                        &key("wasm"),
+                        format!(
+                            "unknown built-in plugin \"{b}\" (built in: {})",
+                            crate::plugin::BUILTIN_PLUGINS.join(", ")
+                        ),
+                    );
+                }
+                PluginSource::Builtin(b.to_string())
+            }
+            None => {
+                let path = base.join(p.wasm.get_ref());
+                if !path.is_file() {
+                    errs.at(&p.wasm, &key("wasm"), format!("file not found: {}", path.display()));
+                }
+                PluginSource::File(path)
+            }
+        };
+        let instance = match p.instance.as_ref().map(|v| (v, v.get_ref().as_str())) {
+            None | Some((_, "reuse")) => InstanceMode::Reuse,
+            Some((_, "per-request")) => InstanceMode::PerRequest,
+            Some((v, other)) => {
+                errs.at(v, &key("instance"), format!("unknown instance mode \"{other}\": expected \"reuse\" or \"per-request\""));
+                InstanceMode::Reuse
+            }
+        };
+        let on_error = match p.on_error.as_ref().map(|v| (v, v.get_ref().as_str())) {
+            None | Some((_, "fail_closed")) => OnError::FailClosed,
+            Some((_, "fail_open")) => OnError::FailOpen,
+            Some((v, other)) => {
+                errs.at(v, &key("on_error"), format!("unknown policy \"{other}\": expected \"fail_closed\" or \"fail_open\""));
+                OnError::FailClosed
+            }
+        };
+        let max_memory = match &p.max_memory_bytes {
+            Some(v) if *v.get_ref() < 1024 * 1024 || *v.get_ref() > 4 * 1024 * 1024 * 1024 => {
+                errs.at(v, &key("max_memory_bytes"), "must be between 1 MiB and 4 GiB");
+                DEFAULT_PLUGIN_MEMORY
+            }
+            Some(v) => *v.get_ref() as usize,
+            None => DEFAULT_PLUGIN_MEMORY,
+        };
+        let max_reuse = match &p.max_reuse {
+            Some(v) if *v.get_ref() == 0 => {
+                errs.at(v, &key("max_reuse"), "must be at least 1");
+                DEFAULT_MAX_REUSE
+            }
+            Some(v) => *v.get_ref(),
+            None => DEFAULT_MAX_REUSE,
+        };
+        let (line, col) = super::error::line_col(errs.text, p.wasm.span().start);
+        out.push(PluginConfig {
+            name: p.name.get_ref().clone(),
+            source,
+            instance,
+            max_reuse,
+            timeout: errs.duration(&p.timeout, &key("timeout"), DEFAULT_PLUGIN_TIMEOUT),
+            max_memory,
+            fuel: p.fuel.as_ref().map(|f| *f.get_ref()),
+            on_error,
+            response_body_limit: p.response_body_limit.as_ref().map(|v| *v.get_ref() as usize).unwrap_or(0),
+            config: p.config.clone(),
+            index: i,
+            location: (line, col),
+        });
+    }
+    out
 }

@@ -131,7 +131,7 @@ pub(super) fn product_name(id: u32) -> String {
 
 /// Price of product `id` in cents, 4.99 to 499.99.
 pub(super) fn price_cents(id: u32) -> u64 {
-    let h = mix(u64::from(id) ^ 0x5052_4943_45);
+    let h = mix(u64::from(id) ^ 0x0050_5249_4345);
     (h % 495 + 4) * 100 + 99
 }
 

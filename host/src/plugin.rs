@@ -1,0 +1,420 @@
+//! Wasm plugins: loading (compile once, `InstancePre` per plugin), the chain
+//! of plugins a route runs, and the failure policy. wasmtime types stay inside
+//! this module; the pipeline sees [`Flow`], [`Directives`] and [`EdgeError`].
+
+mod bindings;
+mod builtin;
+mod convert;
+mod engine;
+mod instance;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+
+pub use builtin::{BUILTIN_PLUGINS, GUEST_DIR, builtin_wasm};
+pub use engine::PluginEngine;
+pub use instance::{LoadedPlugin, PluginStats};
+
+use crate::body::{Body, full};
+use crate::config::{Config, ConfigError, ConfigErrors, OnError, PluginConfig, PluginSource};
+use crate::error::EdgeError;
+use bindings::{PluginFacts, RequestAction, RequestHead};
+
+/// Per-plugin settings are its validated config entry.
+pub type PluginSettings = PluginConfig;
+
+/// Why a plugin call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The plugin trapped (panic, unreachable, bad memory access).
+    Trap = 0,
+    /// It ran past its deadline.
+    Timeout = 1,
+    /// It hit its memory cap.
+    Memory = 2,
+    /// It ran out of fuel.
+    Fuel = 3,
+    /// It returned edits that are not valid HTTP.
+    Malformed = 4,
+    /// A fresh instance could not be created.
+    Instantiate = 5,
+}
+
+impl FailureKind {
+    /// Every kind, in index order.
+    pub const ALL: [FailureKind; 6] = [
+        FailureKind::Trap,
+        FailureKind::Timeout,
+        FailureKind::Memory,
+        FailureKind::Fuel,
+        FailureKind::Malformed,
+        FailureKind::Instantiate,
+    ];
+
+    /// Label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Memory => "memory",
+            FailureKind::Fuel => "fuel",
+            FailureKind::Malformed => "malformed",
+            FailureKind::Instantiate => "instantiate",
+        }
+    }
+}
+
+/// A failed plugin call.
+#[derive(Debug, Clone)]
+pub struct PluginFailure {
+    /// Plugin name.
+    pub plugin: String,
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// The trap or validation message.
+    pub message: String,
+}
+
+/// What the request-phase plugins decided for the rest of the pipeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Directives {
+    /// Origin pool chosen by a plugin.
+    pub pool: Option<String>,
+    /// Extra cache-key component.
+    pub cache_variant: Option<String>,
+    /// Cache lifetime override, seconds.
+    pub ttl_override: Option<u32>,
+}
+
+/// The outcome of the request phase.
+pub enum Flow {
+    /// Go on to the cache and origin.
+    Continue(Directives),
+    /// Answer with this response now.
+    Respond(http::Response<Body>),
+}
+
+/// Facts about the client given to plugins.
+#[derive(Debug, Clone)]
+pub struct ClientFacts {
+    /// Client IP as text.
+    pub ip: String,
+    /// Client region.
+    pub region: String,
+}
+
+/// The request head after the request phase, kept for the response phase.
+#[derive(Debug, Clone)]
+pub struct SeenRequest(RequestHead);
+
+/// Every plugin of one config generation, and each route's chain.
+#[derive(Debug, Default)]
+pub struct PluginSet {
+    by_name: HashMap<String, Arc<LoadedPlugin>>,
+    /// Per route (same index as `config.routes`), the plugins in order.
+    chains: Vec<Vec<Arc<LoadedPlugin>>>,
+    /// Content hash of each plugin's wasm, to reuse unchanged plugins on reload.
+    hashes: HashMap<String, u64>,
+}
+
+fn hash_bytes(b: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    b.hash(&mut h);
+    h.finish()
+}
+
+fn render_config(table: &toml::Table) -> std::collections::BTreeMap<String, String> {
+    table
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
+}
+
+impl PluginSet {
+    /// Compiles and links every plugin of `config`. A plugin whose bytes and
+    /// settings are unchanged since `previous` is reused as it is (with its
+    /// warm instances). Errors are located at the plugin's `wasm` key.
+    pub fn load(
+        config: &Config,
+        engine: &PluginEngine,
+        previous: Option<&PluginSet>,
+    ) -> Result<PluginSet, ConfigErrors> {
+        let mut set = PluginSet::default();
+        let mut errors = Vec::new();
+        for p in &config.plugins {
+            let located = |msg: String| {
+                ConfigError::new(
+                    config.source.clone(),
+                    p.location.0,
+                    p.location.1,
+                    &format!("plugins[{}].wasm", p.index),
+                    msg,
+                )
+            };
+            let bytes = match &p.source {
+                PluginSource::Builtin(name) => match builtin_wasm(name) {
+                    Some(b) => std::borrow::Cow::Borrowed(b),
+                    None => {
+                        errors.push(located(format!("unknown built-in plugin \"{name}\"")));
+                        continue;
+                    }
+                },
+                PluginSource::File(path) => match std::fs::read(path) {
+                    Ok(b) => std::borrow::Cow::Owned(b),
+                    Err(e) => {
+                        errors.push(located(format!("cannot read {}: {e}", path.display())));
+                        continue;
+                    }
+                },
+            };
+            let hash = hash_bytes(&bytes);
+            if let Some(prev) = previous
+                && prev.hashes.get(&p.name) == Some(&hash)
+                && let Some(old) = prev.by_name.get(&p.name)
+                && old.settings == *p
+            {
+                set.by_name.insert(p.name.clone(), old.clone());
+                set.hashes.insert(p.name.clone(), hash);
+                continue;
+            }
+            let component = match wasmtime::component::Component::new(engine.engine(), &bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    errors.push(located(format!("cannot compile plugin {}: {e:#}", p.name)));
+                    continue;
+                }
+            };
+            let facts = PluginFacts {
+                name: Arc::from(p.name.as_str()),
+                config: render_config(&p.config),
+                node_name: config.node.name.clone(),
+                node_region: config.node.region.clone(),
+            };
+            match LoadedPlugin::new(engine, &component, p.clone(), facts) {
+                Ok(loaded) => {
+                    set.by_name.insert(p.name.clone(), Arc::new(loaded));
+                    set.hashes.insert(p.name.clone(), hash);
+                }
+                Err(e) => errors.push(located(format!("cannot instantiate plugin {}: {e:#}", p.name))),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigErrors(errors));
+        }
+        set.chains = config
+            .routes
+            .iter()
+            .map(|r| r.plugins.iter().filter_map(|n| set.by_name.get(n).cloned()).collect())
+            .collect();
+        Ok(set)
+    }
+
+    /// The chain of route `index`.
+    pub fn chain(&self, index: usize) -> &[Arc<LoadedPlugin>] {
+        self.chains.get(index).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every plugin, sorted by name.
+    pub fn all(&self) -> Vec<&Arc<LoadedPlugin>> {
+        let mut v: Vec<_> = self.by_name.values().collect();
+        v.sort_by(|a, b| a.name().cmp(b.name()));
+        v
+    }
+}
+
+/// Applies the plugin's failure policy: fail-open skips it, fail-closed fails the request.
+fn on_failure(plugin: &LoadedPlugin, f: PluginFailure) -> Result<(), EdgeError> {
+    tracing::warn!(
+        target: "brink::plugin",
+        plugin = %f.plugin,
+        kind = f.kind.label(),
+        policy = ?plugin.settings.on_error,
+        "plugin failed: {}",
+        f.message
+    );
+    match plugin.settings.on_error {
+        OnError::FailOpen => Ok(()),
+        OnError::FailClosed => Err(EdgeError::Plugin {
+            plugin: f.plugin,
+            message: format!("{}: {}", f.kind.label(), f.message),
+        }),
+    }
+}
+
+fn malformed(plugin: &LoadedPlugin, message: String) -> PluginFailure {
+    plugin.stats.failures[FailureKind::Malformed as usize].fetch_add(1, Ordering::Relaxed);
+    PluginFailure {
+        plugin: plugin.name().to_string(),
+        kind: FailureKind::Malformed,
+        message,
+    }
+}
+
+/// Runs the request phase of `chain`, in order. Edits are applied to `parts`;
+/// `pool_exists` checks a pool a plugin picks.
+pub fn on_request(
+    chain: &[Arc<LoadedPlugin>],
+    parts: &mut http::request::Parts,
+    scheme: &str,
+    host: &str,
+    client: &ClientFacts,
+    pool_exists: &dyn Fn(&str) -> bool,
+) -> Result<(Flow, Option<SeenRequest>), EdgeError> {
+    if chain.is_empty() {
+        return Ok((Flow::Continue(Directives::default()), None));
+    }
+    let mut head = convert::request_head(parts, scheme, host);
+    let original = head.clone();
+    let info = bindings::ClientInfo {
+        ip: client.ip.clone(),
+        region: client.region.clone(),
+    };
+    let mut directives = Directives::default();
+    for plugin in chain {
+        let result = plugin.call(&client.ip, |b, store| {
+            b.brink_plugin_handler().call_on_request(store, &head, &info)
+        });
+        let action = match result {
+            Ok(a) => a,
+            Err(f) => {
+                on_failure(plugin, f)?;
+                continue;
+            }
+        };
+        match action {
+            RequestAction::Respond(r) => match convert::early_response(r) {
+                Ok(resp) => return Ok((Flow::Respond(resp), Some(SeenRequest(head)))),
+                Err(msg) => on_failure(plugin, malformed(plugin, msg))?,
+            },
+            RequestAction::Continue(edits) => {
+                if let Some(pool) = &edits.pool
+                    && !pool_exists(pool)
+                {
+                    on_failure(plugin, malformed(plugin, format!("unknown pool {pool:?}")))?;
+                    continue;
+                }
+                match convert::apply_request_edits(&mut head, &edits) {
+                    Ok(()) => {
+                        if edits.pool.is_some() {
+                            directives.pool = edits.pool;
+                        }
+                        if edits.cache_variant.is_some() {
+                            directives.cache_variant = edits.cache_variant;
+                        }
+                        if edits.ttl_override.is_some() {
+                            directives.ttl_override = edits.ttl_override;
+                        }
+                    }
+                    Err(msg) => on_failure(plugin, malformed(plugin, msg))?,
+                }
+            }
+        }
+    }
+    if head.path != original.path || head.query != original.query || head.headers != original.headers {
+        convert::write_request(&head, parts).map_err(EdgeError::Internal)?;
+    }
+    Ok((Flow::Continue(directives), Some(SeenRequest(head))))
+}
+
+/// Whether a response's body may be shown to plugins: text, not encoded.
+fn is_small_text(parts: &http::response::Parts, limit: usize) -> Option<usize> {
+    if limit == 0 || parts.headers.contains_key(http::header::CONTENT_ENCODING) {
+        return None;
+    }
+    let ct = parts.headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let text = ct.starts_with("text/")
+        || ct.starts_with("application/json")
+        || ct.starts_with("application/javascript")
+        || ct.contains("xml");
+    let len: usize = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    (text && len <= limit).then_some(len)
+}
+
+/// Runs the response phase of `chain` in reverse order (the first plugin
+/// sees the response last) on the client's copy of the response.
+pub async fn on_response(
+    chain: &[Arc<LoadedPlugin>],
+    seen: &SeenRequest,
+    client_ip: &str,
+    resp: http::Response<Body>,
+) -> Result<http::Response<Body>, EdgeError> {
+    if chain.is_empty() {
+        return Ok(resp);
+    }
+    let (mut parts, body) = resp.into_parts();
+    let limit = chain.iter().map(|p| p.settings.response_body_limit).max().unwrap_or(0);
+    let (mut body_bytes, body) = match is_small_text(&parts, limit) {
+        Some(_) => match body.collect().await {
+            Ok(c) => (Some(c.to_bytes()), None),
+            Err(e) => return Err(EdgeError::Internal(format!("reading response body: {e}"))),
+        },
+        None => (None, Some(body)),
+    };
+    let mut head = convert::response_head(&parts);
+    let original_headers = head.headers.clone();
+    let mut replaced = false;
+    for plugin in chain.iter().rev() {
+        let given = body_bytes
+            .as_ref()
+            .filter(|b| b.len() <= plugin.settings.response_body_limit)
+            .map(|b| b.to_vec());
+        let had_body = given.is_some();
+        let result = plugin.call(client_ip, |b, store| {
+            b.brink_plugin_handler()
+                .call_on_response(store, &seen.0, &head, given.as_deref())
+        });
+        let edits = match result {
+            Ok(e) => e,
+            Err(f) => {
+                on_failure(plugin, f)?;
+                continue;
+            }
+        };
+        if let Err(msg) = convert::apply_header_ops(&mut head.headers, &edits.headers) {
+            on_failure(plugin, malformed(plugin, msg))?;
+            continue;
+        }
+        if let Some(new_body) = edits.body
+            && had_body
+        {
+            body_bytes = Some(Bytes::from(new_body));
+            replaced = true;
+        }
+    }
+    if head.headers != original_headers {
+        parts.headers = convert::to_header_map(&head.headers).map_err(EdgeError::Internal)?;
+    }
+    if replaced {
+        parts.headers.remove(http::header::CONTENT_LENGTH);
+        // The representation changed: a strong validator no longer describes it.
+        if let Some(etag) = parts.headers.get(http::header::ETAG).cloned()
+            && !etag.as_bytes().starts_with(b"W/")
+            && let Ok(weak) = http::HeaderValue::from_bytes(&[b"W/", etag.as_bytes()].concat())
+        {
+            parts.headers.insert(http::header::ETAG, weak);
+        }
+    }
+    let body = match (body, body_bytes) {
+        (Some(b), _) => b,
+        (None, Some(bytes)) => full(bytes),
+        (None, None) => full(Bytes::new()),
+    };
+    Ok(http::Response::from_parts(parts, body))
+}

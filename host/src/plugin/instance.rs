@@ -1,0 +1,182 @@
+//! One loaded plugin: its `InstancePre`, a pool of warm instances, and a call
+//! under limits (epoch deadline, memory cap, optional fuel).
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wasmtime::component::Component;
+use wasmtime::{Store, StoreLimitsBuilder, Trap};
+
+use super::bindings::{HostState, Plugin as Bindings, PluginFacts, PluginPre};
+use super::engine::{PluginEngine, deadline_ticks};
+use super::{FailureKind, PluginFailure, PluginSettings};
+
+/// A warm instance and how often it has been used.
+struct Warm {
+    store: Store<HostState>,
+    bindings: Bindings,
+    uses: u32,
+}
+
+/// Counters of one plugin, exported as metrics.
+#[derive(Debug, Default)]
+pub struct PluginStats {
+    /// Calls made (both phases).
+    pub calls: AtomicU64,
+    /// Instances created.
+    pub instantiations: AtomicU64,
+    /// Calls that failed, by kind: trap, timeout, memory, fuel, malformed, instantiate.
+    pub failures: [AtomicU64; 6],
+}
+
+/// A compiled plugin ready to run.
+pub struct LoadedPlugin {
+    pub(super) settings: PluginSettings,
+    facts: Arc<PluginFacts>,
+    pre: PluginPre<HostState>,
+    engine: PluginEngine,
+    warm: Mutex<Vec<Warm>>,
+    /// Counters.
+    pub stats: PluginStats,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.settings.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedPlugin {
+    /// Links a compiled component into an `InstancePre` (checks its imports).
+    pub(super) fn new(
+        engine: &PluginEngine,
+        component: &Component,
+        settings: PluginSettings,
+        facts: PluginFacts,
+    ) -> Result<LoadedPlugin, wasmtime::Error> {
+        let instance_pre = engine.linker().instantiate_pre(component)?;
+        let pre = PluginPre::new(instance_pre)?;
+        let plugin = LoadedPlugin {
+            settings,
+            facts: Arc::new(facts),
+            pre,
+            engine: engine.clone(),
+            warm: Mutex::new(Vec::new()),
+            stats: PluginStats::default(),
+        };
+        // Instantiate once now, so a plugin that cannot start is refused at load time.
+        let warm = plugin.instantiate()?;
+        if plugin.settings.reuse() {
+            plugin.put_back(warm);
+        }
+        Ok(plugin)
+    }
+
+    /// Plugin name.
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    fn instantiate(&self) -> Result<Warm, wasmtime::Error> {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.settings.max_memory)
+            .instances(64)
+            .tables(64)
+            .memories(16)
+            .trap_on_grow_failure(true)
+            .build();
+        let mut store = Store::new(
+            self.engine.engine(),
+            HostState::new(self.facts.clone(), limits),
+        );
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(deadline_ticks(self.settings.timeout));
+        store.set_fuel(self.settings.fuel.unwrap_or(u64::MAX))?;
+        let bindings = self.pre.instantiate(&mut store)?;
+        self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
+        Ok(Warm {
+            store,
+            bindings,
+            uses: 0,
+        })
+    }
+
+    fn take(&self) -> Result<Warm, PluginFailure> {
+        if self.settings.reuse()
+            && let Some(w) = self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        {
+            return Ok(w);
+        }
+        self.instantiate()
+            .map_err(|e| self.failure(FailureKind::Instantiate, &e))
+    }
+
+    fn put_back(&self, warm: Warm) {
+        let mut pool = self.warm.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 64 {
+            pool.push(warm);
+        }
+    }
+
+    /// Runs `f` on an instance with fresh per-call limits. An instance that
+    /// failed in any way is thrown away; a healthy one is kept for reuse up to
+    /// `max_reuse` calls.
+    pub(super) fn call<T>(
+        &self,
+        client_ip: &str,
+        f: impl FnOnce(&Bindings, &mut Store<HostState>) -> wasmtime::Result<T>,
+    ) -> Result<T, PluginFailure> {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let mut warm = self.take()?;
+        warm.store.data_mut().client_ip.clear();
+        warm.store.data_mut().client_ip.push_str(client_ip);
+        warm.store
+            .set_epoch_deadline(deadline_ticks(self.settings.timeout));
+        if let Some(fuel) = self.settings.fuel
+            && let Err(e) = warm.store.set_fuel(fuel)
+        {
+            return Err(self.failure(FailureKind::Trap, &e));
+        }
+        let result = f(&warm.bindings, &mut warm.store);
+        match result {
+            Ok(v) => {
+                warm.uses += 1;
+                if self.settings.reuse() && warm.uses < self.settings.max_reuse {
+                    warm.store.data_mut().client_ip.clear();
+                    self.put_back(warm);
+                }
+                Ok(v)
+            }
+            Err(e) => Err(self.failure(classify(&e), &e)),
+        }
+    }
+
+    /// Counts and describes a failure.
+    pub(super) fn failure(&self, kind: FailureKind, e: &wasmtime::Error) -> PluginFailure {
+        self.stats.failures[kind as usize].fetch_add(1, Ordering::Relaxed);
+        PluginFailure {
+            plugin: self.settings.name.clone(),
+            kind,
+            message: format!("{e:#}"),
+        }
+    }
+}
+
+/// Which limit (if any) a call error comes from.
+fn classify(e: &wasmtime::Error) -> FailureKind {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => FailureKind::Timeout,
+        Some(Trap::OutOfFuel) => FailureKind::Fuel,
+        _ => {
+            let text = format!("{e:?}");
+            if text.contains("memory growth failure") || text.contains("memory allocation") {
+                FailureKind::Memory
+            } else {
+                FailureKind::Trap
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The admin listener: /healthz, /metrics, /status, and 404 for the rest.
+
+use brink_tests::{BrinkProcess, EchoOrigin, TestEdge, get, h1_client};
+use http::StatusCode;
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_metrics_status_and_404() {
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new().origin(origin.url()).name("edge-admin").start().await;
+    let client = h1_client();
+    let admin = edge.admin_url().to_string();
+
+    let reply = get(&client, &format!("{admin}/healthz")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    // Some traffic: three 2xx, one 4xx (passed through from the origin).
+    for _ in 0..3 {
+        assert_eq!(get(&client, &format!("{}/echo", edge.url())).await.status, StatusCode::OK);
+    }
+    let reply = get(&client, &format!("{}/status/404", edge.url())).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+
+    let reply = get(&client, &format!("{admin}/metrics")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let m = reply.text();
+    assert_eq!(sample(&m, "brink_requests_total{class=\"2xx\"}"), Some(3.0), "{m}");
+    assert_eq!(sample(&m, "brink_requests_total{class=\"4xx\"}"), Some(1.0), "{m}");
+    assert_eq!(sample(&m, "brink_request_duration_seconds_count"), Some(4.0), "{m}");
+    assert!(m.contains("brink_request_duration_seconds_bucket{le=\"+Inf\"} 4"), "{m}");
+    let open = sample(&m, "brink_open_connections").expect("brink_open_connections");
+    // The client keeps its connection to the edge alive, so at least it is open.
+    assert!(open >= 1.0, "open connections {open}\n{m}");
+
+    let reply = get(&client, &format!("{admin}/status")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let v = reply.json();
+    assert_eq!(v["node"], "edge-admin");
+    assert_eq!(v["region"], "test");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["uptime_secs"].is_u64(), "{v}");
+    let pools = v["pools"].as_array().expect("pools");
+    assert_eq!(pools.len(), 1, "{v}");
+    assert_eq!(pools[0]["name"], "default");
+    let backends = pools[0]["backends"].as_array().expect("backends");
+    assert_eq!(backends[0]["requests"], 4, "{v}");
+
+    for path in ["/", "/nope", "/metrics/extra"] {
+        let reply = get(&client, &format!("{admin}{path}")).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    edge.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_config_process_has_admin() {
+    let origin = EchoOrigin::start().await;
+    let brink = BrinkProcess::serve_zero_config(&[&origin.url()], true);
+    let client = h1_client();
+    let reply = get(&client, &format!("{}/echo", brink.url())).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = get(&client, &format!("{}/healthz", brink.admin_url())).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let v = get(&client, &format!("{}/status", brink.admin_url())).await.json();
+    assert_eq!(v["node"], "brink");
+    assert_eq!(v["pools"][0]["backends"][0]["requests"], 1, "{v}");
+}

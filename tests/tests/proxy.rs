@@ -1,0 +1,285 @@
+//! Reverse proxying end to end: bodies stream both ways, hop-by-hop fields are
+//! dropped, forwarding fields are added, every client protocol works, and origin
+//! failures map to 502 / 504.
+
+use brink::body::{Body, BoxError, full};
+use brink_tests::{
+    EXCHANGE_TIMEOUT, EchoOrigin, Fnv, HttpsConn, Reply, TestCert, TestEdge, get, h1_client,
+    h2c_client, pattern, refused_addr, send, url_addr, within,
+};
+use bytes::Bytes;
+use http::{Request, StatusCode, Version};
+use http_body_util::{BodyExt, Channel};
+
+/// The `[name, value]` pairs the echo origin saw, names lower case.
+fn echoed_headers(reply: &Reply) -> Vec<(String, String)> {
+    let v = reply.json();
+    v["headers"]
+        .as_array()
+        .expect("headers array")
+        .iter()
+        .map(|p| {
+            (
+                p[0].as_str().expect("name").to_string(),
+                p[1].as_str().expect("value").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn echoed(reply: &Reply, name: &str) -> Option<String> {
+    echoed_headers(reply)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v)
+}
+
+/// The response hop-by-hop fields the echo origin sends never reach the client.
+fn assert_response_hop_by_hop_dropped(reply: &Reply) {
+    for name in ["x-hop", "keep-alive", "proxy-authenticate"] {
+        assert!(reply.header(name).is_none(), "response kept {name}: {:?}", reply.headers);
+    }
+    if let Some(c) = reply.header("connection") {
+        assert!(!c.contains("x-hop") && !c.contains("close-me-not"), "connection: {c}");
+    }
+    assert_eq!(reply.header("x-echo-kept"), Some("yes"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_rewrites_headers_in_both_directions() {
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new().origin(origin.url()).name("edge-a").start().await;
+    let req = Request::get(format!("{}/echo?x=1&y=two", edge.url()))
+        .header("host", "shop.test")
+        .header("x-forwarded-for", "10.0.0.1")
+        .header("connection", "x-drop")
+        .header("x-drop", "1")
+        .header("keep-alive", "timeout=9")
+        .header("te", "trailers")
+        .header("proxy-authorization", "Basic eDp5")
+        .header("x-custom", "kept")
+        .body(brink::body::empty())
+        .unwrap();
+    let reply = send(&h1_client(), req).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.version, Version::HTTP_11);
+    let v = reply.json();
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["path"], "/echo");
+    assert_eq!(v["query"], "x=1&y=two");
+
+    // Request: hop-by-hop fields (and those Connection names) are gone.
+    let seen = echoed_headers(&reply);
+    for name in ["connection", "x-drop", "keep-alive", "te", "proxy-authorization"] {
+        assert!(!seen.iter().any(|(n, _)| n == name), "origin saw {name}: {seen:?}");
+    }
+    assert_eq!(echoed(&reply, "x-custom").as_deref(), Some("kept"));
+    assert_eq!(echoed(&reply, "host").as_deref(), Some("shop.test"));
+    assert_eq!(echoed(&reply, "x-forwarded-for").as_deref(), Some("10.0.0.1, 127.0.0.1"));
+    assert_eq!(echoed(&reply, "x-forwarded-proto").as_deref(), Some("http"));
+    assert_eq!(echoed(&reply, "x-forwarded-host").as_deref(), Some("shop.test"));
+    let via = echoed(&reply, "via").expect("request Via");
+    assert!(via.contains("1.1 edge-a"), "request via: {via}");
+
+    // Response: hop-by-hop fields dropped, Via added.
+    assert_response_hop_by_hop_dropped(&reply);
+    let via = reply.header("via").expect("response Via");
+    assert!(via.contains("edge-a"), "response via: {via}");
+    assert_eq!(reply.header("x-echo-origin"), Some("echo"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_is_set_when_the_client_sent_none() {
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new().origin(origin.url()).start().await;
+    let reply = get(&h1_client(), &format!("{}/echo", edge.url())).await;
+    assert_eq!(echoed(&reply, "x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    // The client's Host (with the edge's port) is kept and forwarded as X-Forwarded-Host.
+    let host = url_addr(edge.url()).to_string();
+    assert_eq!(echoed(&reply, "host"), Some(host.clone()));
+    assert_eq!(echoed(&reply, "x-forwarded-host"), Some(host));
+}
+
+/// A streamed request body of `total` bytes in 64 KiB chunks, without a length.
+fn chunked_body(data: Vec<u8>) -> Body {
+    let (mut tx, rx) = Channel::<Bytes, BoxError>::new(2);
+    tokio::spawn(async move {
+        for chunk in data.chunks(64 * 1024) {
+            if tx.send_data(Bytes::copy_from_slice(chunk)).await.is_err() {
+                return;
+            }
+        }
+    });
+    rx.boxed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_post_bodies_arrive_intact() {
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new().origin(origin.url()).start().await;
+    let client = h1_client();
+    let data = pattern(4 * 1024 * 1024 + 17);
+    let hash = Fnv::of(&data);
+
+    // Streamed (chunked, no Content-Length).
+    let req = Request::post(format!("{}/upload", edge.url()))
+        .body(chunked_body(data.clone()))
+        .unwrap();
+    let reply = send(&client, req).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let v = reply.json();
+    assert_eq!(v["body_len"], data.len() as u64);
+    assert_eq!(v["body_hash"], hash);
+
+    // With Content-Length.
+    let req = Request::post(format!("{}/upload", edge.url()))
+        .header("content-length", data.len())
+        .body(full(data.clone()))
+        .unwrap();
+    let reply = send(&client, req).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["body_len"], data.len() as u64);
+    assert_eq!(reply.json()["body_hash"], hash);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_stream_before_the_origin_finishes() {
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new().origin(origin.url()).start().await;
+    let url = format!("{}/stream?chunks=3&ms=10&gate=1", edge.url());
+    let req = Request::get(url).body(brink::body::empty()).unwrap();
+    let resp = within(EXCHANGE_TIMEOUT, "response head", h1_client().request(req))
+        .await
+        .expect("response");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    // The origin holds its last chunk until the gate opens, so the first
+    // chunk can only arrive here if the edge streams.
+    let first = within(EXCHANGE_TIMEOUT, "first chunk before the last is produced", async {
+        loop {
+            let frame = body.frame().await.expect("a frame").expect("frame ok");
+            if let Some(d) = frame.data_ref() {
+                break d.clone();
+            }
+        }
+    })
+    .await;
+    assert!(first.starts_with(b"chunk 0"), "{first:?}");
+    assert!(!origin.stream_done(), "the origin finished before the gate opened");
+    origin.open_gate();
+    let rest = within(EXCHANGE_TIMEOUT, "rest of the stream", body.collect())
+        .await
+        .expect("body")
+        .to_bytes();
+    let mut all = first.to_vec();
+    all.extend_from_slice(&rest);
+    assert!(all.ends_with(b"chunk 2\n"), "{}", String::from_utf8_lossy(&all));
+    assert!(origin.stream_done());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_prior_knowledge_is_proxied() {
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new().origin(origin.url()).name("edge-h2c").start().await;
+    let client = h2c_client();
+    let reply = get(&client, &format!("{}/echo?via=h2c", edge.url())).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.version, Version::HTTP_2);
+    let v = reply.json();
+    assert_eq!(v["query"], "via=h2c");
+    // The origin is spoken to in HTTP/1.1; Via records the client's protocol.
+    assert_eq!(v["version"], "HTTP/1.1");
+    let via = echoed(&reply, "via").expect("via");
+    assert!(via.contains("2 edge-h2c"), "{via}");
+    assert_eq!(echoed(&reply, "x-forwarded-proto").as_deref(), Some("http"));
+    assert!(echoed(&reply, "host").is_some(), "the :authority becomes Host");
+    assert_response_hop_by_hop_dropped(&reply);
+
+    let data = pattern(300_000);
+    let req = Request::post(format!("{}/upload", edge.url()))
+        .body(chunked_body(data.clone()))
+        .unwrap();
+    let reply = send(&client, req).await;
+    assert_eq!(reply.json()["body_hash"], Fnv::of(&data));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_h2_alpn_is_proxied() {
+    let cert = TestCert::generate();
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .name("edge-tls")
+        .https(&cert)
+        .start()
+        .await;
+    let addr = url_addr(edge.https_url());
+
+    let mut conn = HttpsConn::connect(addr, "shop.test", &cert, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(conn.alpn(), Some(&b"h2"[..]));
+    let req = Request::get("/echo?tls=1").body(brink::body::empty()).unwrap();
+    let reply = conn.send(req).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.version, Version::HTTP_2);
+    assert_eq!(echoed(&reply, "x-forwarded-proto").as_deref(), Some("https"));
+    let host = echoed(&reply, "host").expect("host");
+    assert!(host.starts_with("shop.test"), "{host}");
+    assert!(echoed(&reply, "via").expect("via").contains("2 edge-tls"));
+    assert!(reply.header("via").expect("via").contains("edge-tls"));
+    assert_response_hop_by_hop_dropped(&reply);
+
+    // HTTP/1.1 over TLS when the client offers only that.
+    let mut conn = HttpsConn::connect(addr, "localhost", &cert, &[b"http/1.1"]).await;
+    assert_eq!(conn.alpn(), Some(&b"http/1.1"[..]));
+    let req = Request::get("/echo").body(brink::body::empty()).unwrap();
+    let reply = conn.send(req).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.version, Version::HTTP_11);
+    assert_eq!(echoed(&reply, "x-forwarded-proto").as_deref(), Some("https"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_uses_every_backend() {
+    let a = EchoOrigin::named("a").await;
+    let b = EchoOrigin::named("b").await;
+    let edge = TestEdge::new().origin(a.url()).origin(b.url()).start().await;
+    let client = h1_client();
+    let mut names = Vec::new();
+    for _ in 0..6 {
+        let reply = get(&client, &format!("{}/echo", edge.url())).await;
+        assert_eq!(reply.status, StatusCode::OK);
+        names.push(reply.header("x-echo-origin").expect("origin name").to_string());
+    }
+    assert!(a.requests() > 0 && b.requests() > 0, "{names:?}");
+    assert_eq!(a.requests() + b.requests(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_origin_connection_is_502() {
+    let dead = refused_addr();
+    let edge = TestEdge::new()
+        .origin(format!("http://{dead}"))
+        .pool_setting("connect_timeout = \"2s\"")
+        .start()
+        .await;
+    let reply = get(&h1_client(), &format!("{}/anything", edge.url())).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.text());
+    assert!(reply.body.len() < 200, "short body expected: {}", reply.text());
+    assert!(!reply.text().contains(&dead.port().to_string()), "no internal detail");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_origin_is_504() {
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .pool_setting("timeout = \"300ms\"")
+        .start()
+        .await;
+    let reply = get(&h1_client(), &format!("{}/slow?ms=3000", edge.url())).await;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT, "{}", reply.text());
+    assert!(reply.body.len() < 200, "{}", reply.text());
+    // A fast request on the same edge still works.
+    let reply = get(&h1_client(), &format!("{}/slow?ms=1", edge.url())).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
