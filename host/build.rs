@@ -32,17 +32,25 @@ fn main() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
 
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--workspace", "--target", "wasm32-wasip2"])
-        .arg("--manifest-path")
-        .arg(&manifest)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        // The host's flags (coverage, sanitizers, target-cpu) must not leak into the guest build.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .env_remove("CARGO_PRIMARY_PACKAGE")
-        .env_remove("RUSTC_WORKSPACE_WRAPPER");
-    let status = cmd.status().expect("cannot run cargo to build the guest plugins");
+    cmd.args([
+        "build",
+        "--release",
+        "--workspace",
+        "--target",
+        "wasm32-wasip2",
+    ])
+    .arg("--manifest-path")
+    .arg(&manifest)
+    .env("CARGO_TARGET_DIR", &target_dir)
+    // The host's flags (coverage, sanitizers, target-cpu) must not leak into the guest build.
+    .env_remove("CARGO_ENCODED_RUSTFLAGS")
+    .env_remove("RUSTFLAGS")
+    .env_remove("CARGO_BUILD_RUSTFLAGS")
+    .env_remove("CARGO_PRIMARY_PACKAGE")
+    .env_remove("RUSTC_WORKSPACE_WRAPPER");
+    let status = cmd
+        .status()
+        .expect("cannot run cargo to build the guest plugins");
     if !status.success() {
         panic!(
             "building guest-plugins for wasm32-wasip2 failed (is the target installed? \
@@ -52,7 +60,11 @@ fn main() {
     let dir = target_dir.join("wasm32-wasip2").join("release");
     for name in ["brink_auth", "brink_router", "brink_personalize"] {
         let wasm = dir.join(format!("{name}.wasm"));
-        assert!(wasm.is_file(), "guest build did not produce {}", wasm.display());
+        assert!(
+            wasm.is_file(),
+            "guest build did not produce {}",
+            wasm.display()
+        );
     }
     println!("cargo:rustc-env=BRINK_GUEST_DIR={}", dir.display());
 }

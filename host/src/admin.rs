@@ -38,7 +38,11 @@ impl AdminHandler {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => text_response(StatusCode::OK, "ok"),
             (&Method::GET, "/metrics") => {
-                let mut resp = Response::new(full(self.shared.metrics.encode()));
+                let text = self.shared.metrics.encode();
+                let mut text = text.strip_suffix("# EOF\n").unwrap_or(&text).to_string();
+                crate::plugin::encode_metrics(&self.shared.generation().plugins, &mut text);
+                text.push_str("# EOF\n");
+                let mut resp = Response::new(full(text));
                 resp.headers_mut().insert(
                     http::header::CONTENT_TYPE,
                     http::HeaderValue::from_static(
@@ -95,6 +99,28 @@ impl AdminHandler {
                 json!({ "name": p.name(), "backends": backends })
             })
             .collect();
+        let plugins: Vec<_> = g
+            .plugins
+            .all()
+            .into_iter()
+            .map(|p| {
+                let failures: serde_json::Map<String, serde_json::Value> =
+                    crate::plugin::FailureKind::ALL
+                        .iter()
+                        .map(|k| {
+                            let n = p.stats.failures[*k as usize].load(std::sync::atomic::Ordering::Relaxed);
+                            (k.label().to_string(), n.into())
+                        })
+                        .collect();
+                json!({
+                    "name": p.name(),
+                    "calls": p.stats.calls.load(std::sync::atomic::Ordering::Relaxed),
+                    "instantiations": p.stats.instantiations.load(std::sync::atomic::Ordering::Relaxed),
+                    "failures": failures,
+                    "last_error": p.stats.last_error(),
+                })
+            })
+            .collect();
         json!({
             "node": g.config.node.name,
             "region": g.config.node.region,
@@ -102,6 +128,7 @@ impl AdminHandler {
             "uptime_secs": self.shared.started.elapsed().as_secs(),
             "config": { "source": g.config.source, "generation": g.id },
             "pools": pools,
+            "plugins": plugins,
         })
     }
 }

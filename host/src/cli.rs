@@ -126,7 +126,7 @@ pub const DEMO_TOML: &str = include_str!("../../config/demo.toml");
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let json = cli.log_format == LogFormat::Json;
     match cli.command {
-        Command::Check(a) => Ok(check(&a.config)),
+        Command::Check(a) => Ok(check(&a.config).await),
         Command::Serve(a) => {
             let config = match (&a.config, &a.listen) {
                 (Some(path), _) => Config::load(path)?,
@@ -160,8 +160,26 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-fn check(path: &Path) -> ExitCode {
-    match Config::load(path) {
+/// Validates a config file and compiles its plugins: the same path a reload takes.
+pub async fn validate_file(path: &Path) -> Result<Config, ConfigErrors> {
+    let config = Config::load(path)?;
+    if !config.plugins.is_empty() {
+        let engine = crate::plugin::PluginEngine::new().map_err(|e| {
+            ConfigErrors::single(crate::config::ConfigError::new(
+                config.source.clone(),
+                1,
+                1,
+                "plugins",
+                format!("cannot create the plugin engine: {e:#}"),
+            ))
+        })?;
+        crate::plugin::PluginSet::load(&config, &engine, None).await?;
+    }
+    Ok(config)
+}
+
+async fn check(path: &Path) -> ExitCode {
+    match validate_file(path).await {
         Ok(c) => {
             println!("{}", c.summary());
             ExitCode::SUCCESS
@@ -200,7 +218,9 @@ async fn serve(config: Config) -> Result<ExitCode, CliError> {
 
 async fn origin(a: OriginArgs) -> Result<ExitCode, CliError> {
     if !(0.0..=1.0).contains(&a.fail_rate) {
-        return Err(CliError::Other("--fail-rate must be between 0.0 and 1.0".into()));
+        return Err(CliError::Other(
+            "--fail-rate must be between 0.0 and 1.0".into(),
+        ));
     }
     let opts = OriginOptions {
         name: a.name,
@@ -253,10 +273,16 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
     say("");
     say("try:");
     say(format!("  curl -i {edge}/products/42"));
-    say(format!("  curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}\\n' {edge}/images/7.jpg"));
-    say(format!("  curl -i {edge}/fragments/recommendations          # 401 without a token"));
+    say(format!(
+        "  curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}\\n' {edge}/images/7.jpg"
+    ));
+    say(format!(
+        "  curl -i {edge}/fragments/recommendations          # 401 without a token"
+    ));
     say(format!("  curl -i {auth}{edge}/fragments/recommendations"));
-    say(format!("  curl -i -X POST {auth}-d '{{\"sku\":42}}' {edge}/api/orders"));
+    say(format!(
+        "  curl -i -X POST {auth}-d '{{\"sku\":42}}' {edge}/api/orders"
+    ));
     if let Some(admin) = node.admin_addr() {
         say(format!("  curl -s http://{admin}/status"));
         say(format!("  curl -s http://{admin}/metrics"));
@@ -273,7 +299,12 @@ fn demo_token(config: &Config) -> Option<String> {
         .plugins
         .iter()
         .find(|p| p.source == crate::config::PluginSource::Builtin("auth".into()))?;
-    let get = |k: &str| auth.config.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let get = |k: &str| {
+        auth.config
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
     let secret = get("secret")?;
     let mut claims = serde_json::json!({
         "sub": "demo-user",

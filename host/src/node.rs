@@ -19,8 +19,8 @@ use crate::demo_origin::{self, OriginHandle, OriginOptions};
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
 use crate::origin::Pools;
-use crate::plugin::{PluginEngine, PluginSet};
 use crate::pipeline::{self, ConnInfo};
+use crate::plugin::{PluginEngine, PluginSet};
 use crate::server::{self, Handler, ListenerCtx};
 use crate::state::{Generation, Shared};
 use crate::tls::{self, TlsError};
@@ -62,7 +62,11 @@ pub struct BoundListener {
 impl BoundListener {
     /// `http://ADDR` or `https://ADDR`.
     pub fn url(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.addr
+        )
     }
 }
 
@@ -113,16 +117,20 @@ impl Node {
                 fail_rate: o.fail_rate,
                 fail_healthz: false,
             };
-            let handle = demo_origin::start(o.addr, opts)
-                .await
-                .map_err(|source| NodeError::Bind { addr: o.addr, source })?;
+            let handle =
+                demo_origin::start(o.addr, opts)
+                    .await
+                    .map_err(|source| NodeError::Bind {
+                        addr: o.addr,
+                        source,
+                    })?;
             let uri: http::Uri = handle.url().parse().expect("origin URL is valid");
             builtin.insert(o.name.clone(), uri);
             origins.push(handle);
         }
         let pools = Pools::build(&config, &builtin)?;
         let engine = PluginEngine::new().map_err(|e| NodeError::Engine(format!("{e:#}")))?;
-        let plugins = PluginSet::load(&config, &engine, None)?;
+        let plugins = PluginSet::load(&config, &engine, None).await?;
         let metrics = Arc::new(Metrics::new());
         let limits = config.limits.clone();
         let admin_config = config.admin.clone();
@@ -148,10 +156,18 @@ impl Node {
                 Some(TlsAcceptor::from(tls::server_config(&l.tls)?))
             };
             let listener = bind(l.addr).await?;
-            let addr = listener.local_addr().map_err(|source| NodeError::Bind { addr: l.addr, source })?;
-            listeners.push(BoundListener { addr, tls: tls.is_some() });
+            let addr = listener.local_addr().map_err(|source| NodeError::Bind {
+                addr: l.addr,
+                source,
+            })?;
+            listeners.push(BoundListener {
+                addr,
+                tls: tls.is_some(),
+            });
             let ctx = ListenerCtx {
-                handler: EdgeHandler { shared: shared.clone() },
+                handler: EdgeHandler {
+                    shared: shared.clone(),
+                },
                 limits: limits.clone(),
                 tls,
                 shutdown: shutdown_rx.clone(),
@@ -163,7 +179,10 @@ impl Node {
         let mut admin = None;
         if let Some(a) = admin_config {
             let listener = bind(a.addr).await?;
-            admin = Some(listener.local_addr().map_err(|source| NodeError::Bind { addr: a.addr, source })?);
+            admin = Some(listener.local_addr().map_err(|source| NodeError::Bind {
+                addr: a.addr,
+                source,
+            })?);
             let ctx = ListenerCtx {
                 handler: AdminHandler {
                     shared: shared.clone(),
@@ -213,7 +232,10 @@ impl Node {
     pub async fn shutdown(self) {
         let _ = self.shutdown_tx.send(true);
         self.tracker.close();
-        if tokio::time::timeout(self.grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(self.grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 "shutdown grace of {:?} elapsed with {} connection(s) still open",
                 self.grace,

@@ -29,9 +29,11 @@ impl Pools {
             for b in &p.backends {
                 let uri = match b {
                     BackendTarget::Url(u) => u.clone(),
-                    BackendTarget::Builtin(name) => builtin.get(name).cloned().ok_or_else(|| {
-                        EdgeError::Internal(format!("built-in origin {name} is not running"))
-                    })?,
+                    BackendTarget::Builtin(name) => {
+                        builtin.get(name).cloned().ok_or_else(|| {
+                            EdgeError::Internal(format!("built-in origin {name} is not running"))
+                        })?
+                    }
                 };
                 backends.push(uri);
             }

@@ -13,8 +13,8 @@ use hyper::body::Incoming;
 use crate::access_log::{AccessRecord, LoggedBody};
 use crate::body::Body;
 use crate::error::{EdgeError, OriginFailure};
-use crate::metrics::Metrics;
 use crate::forwarding;
+use crate::metrics::Metrics;
 use crate::origin::Pool;
 use crate::plugin::{self, ClientFacts, Flow};
 use crate::state::{Generation, Shared};
@@ -55,8 +55,18 @@ pub async fn handle(req: Request<Incoming>, conn: ConnInfo, shared: Arc<Shared>)
         Ok(resp) => resp,
         Err(e) => {
             match e.status().as_u16() {
-                500..=599 => tracing::warn!(source = e.source_label(), "{} {}: {e}", ctx.method, ctx.path),
-                _ => tracing::debug!(source = e.source_label(), "{} {}: {e}", ctx.method, ctx.path),
+                500..=599 => tracing::warn!(
+                    source = e.source_label(),
+                    "{} {}: {e}",
+                    ctx.method,
+                    ctx.path
+                ),
+                _ => tracing::debug!(
+                    source = e.source_label(),
+                    "{} {}: {e}",
+                    ctx.method,
+                    ctx.path
+                ),
             }
             e.to_response()
         }
@@ -82,7 +92,7 @@ async fn run(
     };
     let pool_exists = |name: &str| generation.pools.get(name).is_some();
     let (flow, seen) =
-        plugin::on_request(chain, &mut parts, conn.scheme, &host, &client, &pool_exists)?;
+        plugin::on_request(chain, &mut parts, conn.scheme, &host, &client, &pool_exists).await?;
     let directives = match flow {
         Flow::Respond(resp) => {
             ctx.cache = "-";
@@ -146,9 +156,17 @@ fn request_host<B>(req: &Request<B>) -> Option<String> {
             req.headers()
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
-                .map(|h| h.rsplit_once(':').map_or(h, |(host, port)| {
-                    if port.chars().all(|c| c.is_ascii_digit()) { host } else { h }
-                }).to_string())
+                .map(|h| {
+                    h.rsplit_once(':')
+                        .map_or(h, |(host, port)| {
+                            if port.chars().all(|c| c.is_ascii_digit()) {
+                                host
+                            } else {
+                                h
+                            }
+                        })
+                        .to_string()
+                })
         })?;
     Some(raw.to_ascii_lowercase())
 }
@@ -245,7 +263,9 @@ fn finish(
     shared: &Shared,
     generation: &Generation,
 ) -> Response<Body> {
-    shared.metrics.record_request(resp.status(), ctx.start.elapsed());
+    shared
+        .metrics
+        .record_request(resp.status(), ctx.start.elapsed());
     let record = generation.config.log.access_log.then(|| AccessRecord {
         method: ctx.method,
         path: ctx.path,

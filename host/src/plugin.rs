@@ -145,7 +145,7 @@ impl PluginSet {
     /// Compiles and links every plugin of `config`. A plugin whose bytes and
     /// settings are unchanged since `previous` is reused as it is (with its
     /// warm instances). Errors are located at the plugin's `wasm` key.
-    pub fn load(
+    pub async fn load(
         config: &Config,
         engine: &PluginEngine,
         previous: Option<&PluginSet>,
@@ -201,12 +201,15 @@ impl PluginSet {
                 node_name: config.node.name.clone(),
                 node_region: config.node.region.clone(),
             };
-            match LoadedPlugin::new(engine, &component, p.clone(), facts) {
+            match LoadedPlugin::new(engine, &component, p.clone(), facts).await {
                 Ok(loaded) => {
                     set.by_name.insert(p.name.clone(), Arc::new(loaded));
                     set.hashes.insert(p.name.clone(), hash);
                 }
-                Err(e) => errors.push(located(format!("cannot instantiate plugin {}: {e:#}", p.name))),
+                Err(e) => errors.push(located(format!(
+                    "cannot instantiate plugin {}: {e:#}",
+                    p.name
+                ))),
             }
         }
         if !errors.is_empty() {
@@ -215,7 +218,12 @@ impl PluginSet {
         set.chains = config
             .routes
             .iter()
-            .map(|r| r.plugins.iter().filter_map(|n| set.by_name.get(n).cloned()).collect())
+            .map(|r| {
+                r.plugins
+                    .iter()
+                    .filter_map(|n| set.by_name.get(n).cloned())
+                    .collect()
+            })
             .collect();
         Ok(set)
     }
@@ -253,7 +261,9 @@ fn on_failure(plugin: &LoadedPlugin, f: PluginFailure) -> Result<(), EdgeError> 
 }
 
 fn malformed(plugin: &LoadedPlugin, message: String) -> PluginFailure {
-    plugin.stats.failures[FailureKind::Malformed as usize].fetch_add(1, Ordering::Relaxed);
+    plugin
+        .stats
+        .record_failure(FailureKind::Malformed, &message);
     PluginFailure {
         plugin: plugin.name().to_string(),
         kind: FailureKind::Malformed,
@@ -263,13 +273,13 @@ fn malformed(plugin: &LoadedPlugin, message: String) -> PluginFailure {
 
 /// Runs the request phase of `chain`, in order. Edits are applied to `parts`;
 /// `pool_exists` checks a pool a plugin picks.
-pub fn on_request(
+pub async fn on_request(
     chain: &[Arc<LoadedPlugin>],
     parts: &mut http::request::Parts,
     scheme: &str,
     host: &str,
     client: &ClientFacts,
-    pool_exists: &dyn Fn(&str) -> bool,
+    pool_exists: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<(Flow, Option<SeenRequest>), EdgeError> {
     if chain.is_empty() {
         return Ok((Flow::Continue(Directives::default()), None));
@@ -282,9 +292,13 @@ pub fn on_request(
     };
     let mut directives = Directives::default();
     for plugin in chain {
-        let result = plugin.call(&client.ip, |b, store| {
-            b.brink_plugin_handler().call_on_request(store, &head, &info)
-        });
+        let result = plugin
+            .call(&client.ip, async |b, store| {
+                b.brink_plugin_handler()
+                    .call_on_request(store, &head, &info)
+                    .await
+            })
+            .await;
         let action = match result {
             Ok(a) => a,
             Err(f) => {
@@ -321,7 +335,10 @@ pub fn on_request(
             }
         }
     }
-    if head.path != original.path || head.query != original.query || head.headers != original.headers {
+    if head.path != original.path
+        || head.query != original.query
+        || head.headers != original.headers
+    {
         convert::write_request(&head, parts).map_err(EdgeError::Internal)?;
     }
     Ok((Flow::Continue(directives), Some(SeenRequest(head))))
@@ -332,7 +349,11 @@ fn is_small_text(parts: &http::response::Parts, limit: usize) -> Option<usize> {
     if limit == 0 || parts.headers.contains_key(http::header::CONTENT_ENCODING) {
         return None;
     }
-    let ct = parts.headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let ct = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
     let text = ct.starts_with("text/")
         || ct.starts_with("application/json")
         || ct.starts_with("application/javascript")
@@ -359,7 +380,11 @@ pub async fn on_response(
         return Ok(resp);
     }
     let (mut parts, body) = resp.into_parts();
-    let limit = chain.iter().map(|p| p.settings.response_body_limit).max().unwrap_or(0);
+    let limit = chain
+        .iter()
+        .map(|p| p.settings.response_body_limit)
+        .max()
+        .unwrap_or(0);
     let (mut body_bytes, body) = match is_small_text(&parts, limit) {
         Some(_) => match body.collect().await {
             Ok(c) => (Some(c.to_bytes()), None),
@@ -376,10 +401,13 @@ pub async fn on_response(
             .filter(|b| b.len() <= plugin.settings.response_body_limit)
             .map(|b| b.to_vec());
         let had_body = given.is_some();
-        let result = plugin.call(client_ip, |b, store| {
-            b.brink_plugin_handler()
-                .call_on_response(store, &seen.0, &head, given.as_deref())
-        });
+        let result = plugin
+            .call(client_ip, async |b, store| {
+                b.brink_plugin_handler()
+                    .call_on_response(store, &seen.0, &head, given.as_deref())
+                    .await
+            })
+            .await;
         let edits = match result {
             Ok(e) => e,
             Err(f) => {
@@ -417,4 +445,49 @@ pub async fn on_response(
         (None, None) => full(Bytes::new()),
     };
     Ok(http::Response::from_parts(parts, body))
+}
+
+/// Appends the plugins' counters to an OpenMetrics text exposition.
+pub fn encode_metrics(set: &PluginSet, out: &mut String) {
+    use std::fmt::Write;
+    let plugins = set.all();
+    let _ = writeln!(out, "# HELP brink_plugin_calls Plugin calls (both phases).");
+    let _ = writeln!(out, "# TYPE brink_plugin_calls counter");
+    for p in &plugins {
+        let _ = writeln!(
+            out,
+            "brink_plugin_calls_total{{plugin=\"{}\"}} {}",
+            p.name(),
+            p.stats.calls.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP brink_plugin_instantiations Plugin instances created."
+    );
+    let _ = writeln!(out, "# TYPE brink_plugin_instantiations counter");
+    for p in &plugins {
+        let _ = writeln!(
+            out,
+            "brink_plugin_instantiations_total{{plugin=\"{}\"}} {}",
+            p.name(),
+            p.stats.instantiations.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP brink_plugin_failures Plugin failures, by kind."
+    );
+    let _ = writeln!(out, "# TYPE brink_plugin_failures counter");
+    for p in &plugins {
+        for kind in FailureKind::ALL {
+            let _ = writeln!(
+                out,
+                "brink_plugin_failures_total{{plugin=\"{}\",kind=\"{}\"}} {}",
+                p.name(),
+                kind.label(),
+                p.stats.failures[kind as usize].load(Ordering::Relaxed)
+            );
+        }
+    }
 }

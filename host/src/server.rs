@@ -113,7 +113,8 @@ async fn serve_tcp<H: Handler>(
     match &ctx.tls {
         None => serve_io(tcp, peer, "http", ctx, builder).await,
         Some(acceptor) => {
-            match tokio::time::timeout(ctx.limits.tls_handshake_timeout, acceptor.accept(tcp)).await {
+            match tokio::time::timeout(ctx.limits.tls_handshake_timeout, acceptor.accept(tcp)).await
+            {
                 Ok(Ok(tls)) => serve_io(tls, peer, "https", ctx, builder).await,
                 Ok(Err(e)) => {
                     ctx.metrics.tls_failures.inc();
@@ -148,7 +149,11 @@ async fn serve_io<H: Handler, I>(
     tokio::pin!(conn);
     let mut shutdown = ctx.shutdown.clone();
     let idle_timeout = ctx.limits.idle_timeout;
-    let mut tick = tokio::time::interval(idle_timeout.min(Duration::from_secs(1)).max(Duration::from_millis(100)));
+    let mut tick = tokio::time::interval(
+        idle_timeout
+            .min(Duration::from_secs(1))
+            .max(Duration::from_millis(100)),
+    );
     let mut draining = false;
     loop {
         tokio::select! {

@@ -28,9 +28,16 @@ fn help_works_for_every_subcommand() {
     let help = text(&out.stdout);
     let subcommands = ["serve", "check", "origin", "demo"];
     for sub in subcommands {
-        assert!(help.contains(sub), "`brink --help` does not list {sub}:\n{help}");
+        assert!(
+            help.contains(sub),
+            "`brink --help` does not list {sub}:\n{help}"
+        );
         let out = brink(&[sub, "--help"]);
-        assert!(out.status.success(), "brink {sub} --help: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "brink {sub} --help: {}",
+            text(&out.stderr)
+        );
         assert!(text(&out.stdout).contains("Usage:"), "brink {sub} --help");
     }
     let out = brink(&["--version"]);
@@ -82,7 +89,9 @@ fn check_rejects_a_bad_file_with_exit_1() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains(&format!("{p}:2:11: listeners[0].address: invalid socket address")),
+        stderr.contains(&format!(
+            "{p}:2:11: listeners[0].address: invalid socket address"
+        )),
         "{stderr}"
     );
     assert!(stderr.trim_end().ends_with("error(s)"), "{stderr}");

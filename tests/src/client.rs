@@ -48,10 +48,14 @@ impl Reply {
     /// Collects `resp`'s body (bounded by [`EXCHANGE_TIMEOUT`]).
     pub async fn collect(resp: http::Response<Incoming>) -> Reply {
         let (parts, body) = resp.into_parts();
-        let body = within(EXCHANGE_TIMEOUT, "reading the response body", body.collect())
-            .await
-            .expect("response body")
-            .to_bytes();
+        let body = within(
+            EXCHANGE_TIMEOUT,
+            "reading the response body",
+            body.collect(),
+        )
+        .await
+        .expect("response body")
+        .to_bytes();
         Reply {
             status: parts.status,
             version: parts.version,
@@ -88,7 +92,9 @@ pub async fn send(client: &HttpClient, req: Request<Body>) -> Reply {
 
 /// `GET url`.
 pub async fn get(client: &HttpClient, url: &str) -> Reply {
-    let req = Request::get(url).body(brink::body::empty()).expect("request");
+    let req = Request::get(url)
+        .body(brink::body::empty())
+        .expect("request");
     send(client, req).await
 }
 

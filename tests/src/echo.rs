@@ -166,16 +166,26 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         upload(req).await
     } else if let Some(code) = path.strip_prefix("/status/") {
         let mut r = Response::new(brink::body::empty());
-        *r.status_mut() = code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::BAD_REQUEST);
+        *r.status_mut() = code
+            .parse::<u16>()
+            .ok()
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(StatusCode::BAD_REQUEST);
         r
     } else {
         echo(&state, req).await
     };
     drop(guard);
     let h = resp.headers_mut();
-    h.insert("x-echo-origin", HeaderValue::from_str(&state.name).expect("name"));
+    h.insert(
+        "x-echo-origin",
+        HeaderValue::from_str(&state.name).expect("name"),
+    );
     h.insert("x-echo-kept", HeaderValue::from_static("yes"));
-    h.insert("connection", HeaderValue::from_static("close-me-not, x-hop"));
+    h.insert(
+        "connection",
+        HeaderValue::from_static("close-me-not, x-hop"),
+    );
     h.insert("x-hop", HeaderValue::from_static("secret"));
     h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
     h.insert("proxy-authenticate", HeaderValue::from_static("x"));
@@ -206,7 +216,10 @@ async fn echo(state: &State, req: Request<Incoming>) -> Response<Body> {
         "body_start": start,
     });
     let mut r = Response::new(full(v.to_string()));
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -247,7 +260,11 @@ fn stream(state: &Arc<State>, req: &Request<Incoming>) -> Response<Body> {
                     _ => return,
                 }
             }
-            if tx.send_data(Bytes::from(format!("chunk {i}\n"))).await.is_err() {
+            if tx
+                .send_data(Bytes::from(format!("chunk {i}\n")))
+                .await
+                .is_err()
+            {
                 return;
             }
         }

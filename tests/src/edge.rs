@@ -126,7 +126,9 @@ impl EdgeHandle {
 
     /// `https://127.0.0.1:PORT` of the HTTPS listener.
     pub fn https_url(&self) -> &str {
-        self.https_url.as_deref().expect("no HTTPS listener: use TestEdge::https")
+        self.https_url
+            .as_deref()
+            .expect("no HTTPS listener: use TestEdge::https")
     }
 
     /// `http://127.0.0.1:PORT` of the admin listener.

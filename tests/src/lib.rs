@@ -63,7 +63,10 @@ pub async fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> b
 /// (`target/debug/deps/TEST` -> `target/debug/brink`).
 pub fn brink_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
-    let mut dir = exe.parent().expect("test executable has a directory").to_path_buf();
+    let mut dir = exe
+        .parent()
+        .expect("test executable has a directory")
+        .to_path_buf();
     if dir.ends_with("deps") {
         dir.pop();
     }
@@ -129,7 +132,9 @@ impl Fnv {
 /// `n` bytes of a repeating, position-dependent pattern (so reordering or
 /// truncation changes the hash).
 pub fn pattern(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i % 251) as u8 ^ ((i / 251) % 256) as u8).collect()
+    (0..n)
+        .map(|i| (i % 251) as u8 ^ ((i / 251) % 256) as u8)
+        .collect()
 }
 
 #[cfg(test)]

@@ -48,7 +48,11 @@ impl BrinkProcess {
             listeners: toml.matches("[[listeners]]").count().max(1),
             admin: toml.lines().any(|l| l.trim() == "[admin]"),
         };
-        let args = ["serve".to_string(), "--config".into(), path.display().to_string()];
+        let args = [
+            "serve".to_string(),
+            "--config".into(),
+            path.display().to_string(),
+        ];
         let mut p = BrinkProcess::start(&args, expect, dir.path());
         p.dir = Some(dir);
         p
@@ -65,14 +69,32 @@ impl BrinkProcess {
             args.push("--admin".into());
             args.push("127.0.0.1:0".into());
         }
-        BrinkProcess::start(&args, Expect { listeners: 1, admin }, Path::new("."))
+        BrinkProcess::start(
+            &args,
+            Expect {
+                listeners: 1,
+                admin,
+            },
+            Path::new("."),
+        )
     }
 
     /// `brink origin --listen 127.0.0.1:0 EXTRA...`.
     pub fn origin(extra: &[&str]) -> BrinkProcess {
-        let mut args = vec!["origin".to_string(), "--listen".into(), "127.0.0.1:0".into()];
+        let mut args = vec![
+            "origin".to_string(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+        ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        BrinkProcess::start(&args, Expect { listeners: 1, admin: false }, Path::new("."))
+        BrinkProcess::start(
+            &args,
+            Expect {
+                listeners: 1,
+                admin: false,
+            },
+            Path::new("."),
+        )
     }
 
     fn start(args: &[String], expect: Expect, cwd: &Path) -> BrinkProcess {
@@ -111,7 +133,10 @@ impl BrinkProcess {
         std::thread::spawn(move || {
             for line in BufReader::new(out_pipe).lines() {
                 let Ok(line) = line else { break };
-                lines.lock().unwrap_or_else(|e| e.into_inner()).push(line.clone());
+                lines
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(line.clone());
                 let _ = tx.send(line);
             }
         });
@@ -171,7 +196,9 @@ impl BrinkProcess {
 
     /// The admin URL, when the process has an admin listener.
     pub fn admin_url(&self) -> &str {
-        self.admin.as_deref().expect("this process has no admin listener")
+        self.admin
+            .as_deref()
+            .expect("this process has no admin listener")
     }
 
     /// Built-in origins it started, as (name, URL).
@@ -191,12 +218,18 @@ impl BrinkProcess {
 
     /// Everything it wrote on stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Every stdout line so far.
     pub fn stdout(&self) -> Vec<String> {
-        self.stdout.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.stdout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn diagnostics(&self) -> String {

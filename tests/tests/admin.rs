@@ -15,7 +15,11 @@ fn sample(metrics: &str, prefix: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_metrics_status_and_404() {
     let origin = EchoOrigin::start().await;
-    let edge = TestEdge::new().origin(origin.url()).name("edge-admin").start().await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .name("edge-admin")
+        .start()
+        .await;
     let client = h1_client();
     let admin = edge.admin_url().to_string();
 
@@ -24,7 +28,10 @@ async fn healthz_metrics_status_and_404() {
 
     // Some traffic: three 2xx, one 4xx (passed through from the origin).
     for _ in 0..3 {
-        assert_eq!(get(&client, &format!("{}/echo", edge.url())).await.status, StatusCode::OK);
+        assert_eq!(
+            get(&client, &format!("{}/echo", edge.url())).await.status,
+            StatusCode::OK
+        );
     }
     let reply = get(&client, &format!("{}/status/404", edge.url())).await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
@@ -32,10 +39,25 @@ async fn healthz_metrics_status_and_404() {
     let reply = get(&client, &format!("{admin}/metrics")).await;
     assert_eq!(reply.status, StatusCode::OK);
     let m = reply.text();
-    assert_eq!(sample(&m, "brink_requests_total{class=\"2xx\"}"), Some(3.0), "{m}");
-    assert_eq!(sample(&m, "brink_requests_total{class=\"4xx\"}"), Some(1.0), "{m}");
-    assert_eq!(sample(&m, "brink_request_duration_seconds_count"), Some(4.0), "{m}");
-    assert!(m.contains("brink_request_duration_seconds_bucket{le=\"+Inf\"} 4"), "{m}");
+    assert_eq!(
+        sample(&m, "brink_requests_total{class=\"2xx\"}"),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "brink_requests_total{class=\"4xx\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        sample(&m, "brink_request_duration_seconds_count"),
+        Some(4.0),
+        "{m}"
+    );
+    assert!(
+        m.contains("brink_request_duration_seconds_bucket{le=\"+Inf\"} 4"),
+        "{m}"
+    );
     let open = sample(&m, "brink_open_connections").expect("brink_open_connections");
     // The client keeps its connection to the edge alive, so at least it is open.
     assert!(open >= 1.0, "open connections {open}\n{m}");
@@ -69,7 +91,9 @@ async fn zero_config_process_has_admin() {
     assert_eq!(reply.status, StatusCode::OK);
     let reply = get(&client, &format!("{}/healthz", brink.admin_url())).await;
     assert_eq!(reply.status, StatusCode::OK);
-    let v = get(&client, &format!("{}/status", brink.admin_url())).await.json();
+    let v = get(&client, &format!("{}/status", brink.admin_url()))
+        .await
+        .json();
     assert_eq!(v["node"], "brink");
     assert_eq!(v["pools"][0]["backends"][0]["requests"], 1, "{v}");
 }

@@ -45,14 +45,21 @@ fn check(rel: &Path) -> (Option<i32>, String, String) {
 fn invalid_configs_report_exact_errors() {
     let bless = std::env::var_os("BLESS").is_some_and(|v| v == "1");
     let cases = cases();
-    assert!(cases.len() >= 9, "expected the ui/invalid cases, found {}", cases.len());
+    assert!(
+        cases.len() >= 9,
+        "expected the ui/invalid cases, found {}",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for path in &cases {
         let rel = path.strip_prefix(crate_dir()).expect("inside the crate");
         let (code, stdout, stderr) = check(rel);
         let err_file = path.with_extension("err");
         if code != Some(1) {
-            failures.push(format!("{}: exit {code:?}, stdout: {stdout}", rel.display()));
+            failures.push(format!(
+                "{}: exit {code:?}, stdout: {stdout}",
+                rel.display()
+            ));
             continue;
         }
         if bless {
@@ -60,7 +67,10 @@ fn invalid_configs_report_exact_errors() {
             continue;
         }
         let expected = std::fs::read_to_string(&err_file).unwrap_or_else(|e| {
-            panic!("{}: {e} (run with BLESS=1 to create it)", err_file.display())
+            panic!(
+                "{}: {e} (run with BLESS=1 to create it)",
+                err_file.display()
+            )
         });
         if expected != stderr {
             failures.push(format!(
@@ -86,7 +96,10 @@ fn every_error_names_file_line_column_and_key() {
                 .strip_prefix(&prefix)
                 .unwrap_or_else(|| panic!("does not start with the file name: {line}"));
             let mut parts = rest.splitn(3, ':');
-            let l: usize = parts.next().and_then(|s| s.parse().ok()).expect("line number");
+            let l: usize = parts
+                .next()
+                .and_then(|s| s.parse().ok())
+                .expect("line number");
             let c: usize = parts.next().and_then(|s| s.parse().ok()).expect("column");
             assert!(l >= 1 && c >= 1, "{line}");
             // Every case's errors are about a key (syntax errors excepted).
@@ -96,6 +109,9 @@ fn every_error_names_file_line_column_and_key() {
             }
         }
         let last = lines[lines.len() - 1];
-        assert!(last.starts_with(&prefix) && last.ends_with("error(s)"), "{last}");
+        assert!(
+            last.starts_with(&prefix) && last.ends_with("error(s)"),
+            "{last}"
+        );
     }
 }

@@ -39,7 +39,10 @@ async fn healthy_origin_serves_the_catalog_through_an_edge() {
         assert!(reply.text().contains("42"), "{}", reply.text());
         seen.push(reply.header("x-origin").expect("x-origin").to_string());
     }
-    assert!(seen.iter().any(|s| s == "o-a") && seen.iter().any(|s| s == "o-b"), "{seen:?}");
+    assert!(
+        seen.iter().any(|s| s == "o-a") && seen.iter().any(|s| s == "o-b"),
+        "{seen:?}"
+    );
     for o in [&a, &b] {
         let v = get(&client, &format!("{}/stats", o.url())).await.json();
         assert_eq!(v["products"], 2, "{v}");

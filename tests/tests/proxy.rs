@@ -37,10 +37,17 @@ fn echoed(reply: &Reply, name: &str) -> Option<String> {
 /// The response hop-by-hop fields the echo origin sends never reach the client.
 fn assert_response_hop_by_hop_dropped(reply: &Reply) {
     for name in ["x-hop", "keep-alive", "proxy-authenticate"] {
-        assert!(reply.header(name).is_none(), "response kept {name}: {:?}", reply.headers);
+        assert!(
+            reply.header(name).is_none(),
+            "response kept {name}: {:?}",
+            reply.headers
+        );
     }
     if let Some(c) = reply.header("connection") {
-        assert!(!c.contains("x-hop") && !c.contains("close-me-not"), "connection: {c}");
+        assert!(
+            !c.contains("x-hop") && !c.contains("close-me-not"),
+            "connection: {c}"
+        );
     }
     assert_eq!(reply.header("x-echo-kept"), Some("yes"));
 }
@@ -48,7 +55,11 @@ fn assert_response_hop_by_hop_dropped(reply: &Reply) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_rewrites_headers_in_both_directions() {
     let origin = EchoOrigin::start().await;
-    let edge = TestEdge::new().origin(origin.url()).name("edge-a").start().await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .name("edge-a")
+        .start()
+        .await;
     let req = Request::get(format!("{}/echo?x=1&y=two", edge.url()))
         .header("host", "shop.test")
         .header("x-forwarded-for", "10.0.0.1")
@@ -70,14 +81,29 @@ async fn get_rewrites_headers_in_both_directions() {
 
     // Request: hop-by-hop fields (and those Connection names) are gone.
     let seen = echoed_headers(&reply);
-    for name in ["connection", "x-drop", "keep-alive", "te", "proxy-authorization"] {
-        assert!(!seen.iter().any(|(n, _)| n == name), "origin saw {name}: {seen:?}");
+    for name in [
+        "connection",
+        "x-drop",
+        "keep-alive",
+        "te",
+        "proxy-authorization",
+    ] {
+        assert!(
+            !seen.iter().any(|(n, _)| n == name),
+            "origin saw {name}: {seen:?}"
+        );
     }
     assert_eq!(echoed(&reply, "x-custom").as_deref(), Some("kept"));
     assert_eq!(echoed(&reply, "host").as_deref(), Some("shop.test"));
-    assert_eq!(echoed(&reply, "x-forwarded-for").as_deref(), Some("10.0.0.1, 127.0.0.1"));
+    assert_eq!(
+        echoed(&reply, "x-forwarded-for").as_deref(),
+        Some("10.0.0.1, 127.0.0.1")
+    );
     assert_eq!(echoed(&reply, "x-forwarded-proto").as_deref(), Some("http"));
-    assert_eq!(echoed(&reply, "x-forwarded-host").as_deref(), Some("shop.test"));
+    assert_eq!(
+        echoed(&reply, "x-forwarded-host").as_deref(),
+        Some("shop.test")
+    );
     let via = echoed(&reply, "via").expect("request Via");
     assert!(via.contains("1.1 edge-a"), "request via: {via}");
 
@@ -93,7 +119,10 @@ async fn forwarded_for_is_set_when_the_client_sent_none() {
     let origin = EchoOrigin::start().await;
     let edge = TestEdge::new().origin(origin.url()).start().await;
     let reply = get(&h1_client(), &format!("{}/echo", edge.url())).await;
-    assert_eq!(echoed(&reply, "x-forwarded-for").as_deref(), Some("127.0.0.1"));
+    assert_eq!(
+        echoed(&reply, "x-forwarded-for").as_deref(),
+        Some("127.0.0.1")
+    );
     // The client's Host (with the edge's port) is kept and forwarded as X-Forwarded-Host.
     let host = url_addr(edge.url()).to_string();
     assert_eq!(echoed(&reply, "host"), Some(host.clone()));
@@ -155,17 +184,24 @@ async fn responses_stream_before_the_origin_finishes() {
     let mut body = resp.into_body();
     // The origin holds its last chunk until the gate opens, so the first
     // chunk can only arrive here if the edge streams.
-    let first = within(EXCHANGE_TIMEOUT, "first chunk before the last is produced", async {
-        loop {
-            let frame = body.frame().await.expect("a frame").expect("frame ok");
-            if let Some(d) = frame.data_ref() {
-                break d.clone();
+    let first = within(
+        EXCHANGE_TIMEOUT,
+        "first chunk before the last is produced",
+        async {
+            loop {
+                let frame = body.frame().await.expect("a frame").expect("frame ok");
+                if let Some(d) = frame.data_ref() {
+                    break d.clone();
+                }
             }
-        }
-    })
+        },
+    )
     .await;
     assert!(first.starts_with(b"chunk 0"), "{first:?}");
-    assert!(!origin.stream_done(), "the origin finished before the gate opened");
+    assert!(
+        !origin.stream_done(),
+        "the origin finished before the gate opened"
+    );
     origin.open_gate();
     let rest = within(EXCHANGE_TIMEOUT, "rest of the stream", body.collect())
         .await
@@ -173,14 +209,22 @@ async fn responses_stream_before_the_origin_finishes() {
         .to_bytes();
     let mut all = first.to_vec();
     all.extend_from_slice(&rest);
-    assert!(all.ends_with(b"chunk 2\n"), "{}", String::from_utf8_lossy(&all));
+    assert!(
+        all.ends_with(b"chunk 2\n"),
+        "{}",
+        String::from_utf8_lossy(&all)
+    );
     assert!(origin.stream_done());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn h2c_prior_knowledge_is_proxied() {
     let origin = EchoOrigin::start().await;
-    let edge = TestEdge::new().origin(origin.url()).name("edge-h2c").start().await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .name("edge-h2c")
+        .start()
+        .await;
     let client = h2c_client();
     let reply = get(&client, &format!("{}/echo?via=h2c", edge.url())).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
@@ -192,7 +236,10 @@ async fn h2c_prior_knowledge_is_proxied() {
     let via = echoed(&reply, "via").expect("via");
     assert!(via.contains("2 edge-h2c"), "{via}");
     assert_eq!(echoed(&reply, "x-forwarded-proto").as_deref(), Some("http"));
-    assert!(echoed(&reply, "host").is_some(), "the :authority becomes Host");
+    assert!(
+        echoed(&reply, "host").is_some(),
+        "the :authority becomes Host"
+    );
     assert_response_hop_by_hop_dropped(&reply);
 
     let data = pattern(300_000);
@@ -217,11 +264,16 @@ async fn https_with_h2_alpn_is_proxied() {
 
     let mut conn = HttpsConn::connect(addr, "shop.test", &cert, &[b"h2", b"http/1.1"]).await;
     assert_eq!(conn.alpn(), Some(&b"h2"[..]));
-    let req = Request::get("/echo?tls=1").body(brink::body::empty()).unwrap();
+    let req = Request::get("/echo?tls=1")
+        .body(brink::body::empty())
+        .unwrap();
     let reply = conn.send(req).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     assert_eq!(reply.version, Version::HTTP_2);
-    assert_eq!(echoed(&reply, "x-forwarded-proto").as_deref(), Some("https"));
+    assert_eq!(
+        echoed(&reply, "x-forwarded-proto").as_deref(),
+        Some("https")
+    );
     let host = echoed(&reply, "host").expect("host");
     assert!(host.starts_with("shop.test"), "{host}");
     assert!(echoed(&reply, "via").expect("via").contains("2 edge-tls"));
@@ -235,20 +287,32 @@ async fn https_with_h2_alpn_is_proxied() {
     let reply = conn.send(req).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.version, Version::HTTP_11);
-    assert_eq!(echoed(&reply, "x-forwarded-proto").as_deref(), Some("https"));
+    assert_eq!(
+        echoed(&reply, "x-forwarded-proto").as_deref(),
+        Some("https")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_robin_uses_every_backend() {
     let a = EchoOrigin::named("a").await;
     let b = EchoOrigin::named("b").await;
-    let edge = TestEdge::new().origin(a.url()).origin(b.url()).start().await;
+    let edge = TestEdge::new()
+        .origin(a.url())
+        .origin(b.url())
+        .start()
+        .await;
     let client = h1_client();
     let mut names = Vec::new();
     for _ in 0..6 {
         let reply = get(&client, &format!("{}/echo", edge.url())).await;
         assert_eq!(reply.status, StatusCode::OK);
-        names.push(reply.header("x-echo-origin").expect("origin name").to_string());
+        names.push(
+            reply
+                .header("x-echo-origin")
+                .expect("origin name")
+                .to_string(),
+        );
     }
     assert!(a.requests() > 0 && b.requests() > 0, "{names:?}");
     assert_eq!(a.requests() + b.requests(), 6);
@@ -264,8 +328,15 @@ async fn refused_origin_connection_is_502() {
         .await;
     let reply = get(&h1_client(), &format!("{}/anything", edge.url())).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.text());
-    assert!(reply.body.len() < 200, "short body expected: {}", reply.text());
-    assert!(!reply.text().contains(&dead.port().to_string()), "no internal detail");
+    assert!(
+        reply.body.len() < 200,
+        "short body expected: {}",
+        reply.text()
+    );
+    assert!(
+        !reply.text().contains(&dead.port().to_string()),
+        "no internal detail"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -277,7 +348,12 @@ async fn slow_origin_is_504() {
         .start()
         .await;
     let reply = get(&h1_client(), &format!("{}/slow?ms=3000", edge.url())).await;
-    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT, "{}", reply.text());
+    assert_eq!(
+        reply.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        reply.text()
+    );
     assert!(reply.body.len() < 200, "{}", reply.text());
     // A fast request on the same edge still works.
     let reply = get(&h1_client(), &format!("{}/slow?ms=1", edge.url())).await;

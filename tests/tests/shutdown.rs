@@ -47,23 +47,29 @@ async fn sigterm_drains_in_flight_requests_then_exits_0() {
         let url = url.clone();
         async move { get(&h1_client(), &format!("{url}/slow?ms=1500")).await }
     });
-    eventually(EXCHANGE_TIMEOUT, "the slow request reaches the origin", || {
-        origin.in_flight() == 1
-    })
+    eventually(
+        EXCHANGE_TIMEOUT,
+        "the slow request reaches the origin",
+        || origin.in_flight() == 1,
+    )
     .await;
 
     brink.sigterm();
 
     // New connections are refused once the listener is closed (while the
     // slow request is still in flight).
-    within(EXCHANGE_TIMEOUT, "connections refused after SIGTERM", async {
-        loop {
-            match tokio::net::TcpStream::connect(addr).await {
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
-                _ => tokio::time::sleep(Duration::from_millis(20)).await,
+    within(
+        EXCHANGE_TIMEOUT,
+        "connections refused after SIGTERM",
+        async {
+            loop {
+                match tokio::net::TcpStream::connect(addr).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => break,
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
             }
-        }
-    })
+        },
+    )
     .await;
 
     let reply = within(EXCHANGE_TIMEOUT, "the in-flight request", slow)

@@ -36,7 +36,13 @@ impl ConfigError {
     }
 
     /// Builds an error at a byte offset of `text`.
-    pub fn at(file: &str, text: &str, offset: usize, key: &str, message: impl Into<String>) -> Self {
+    pub fn at(
+        file: &str,
+        text: &str,
+        offset: usize,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Self {
         let (line, col) = line_col(text, offset);
         ConfigError::new(file, line, col, key, message)
     }
@@ -45,7 +51,11 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.key.is_empty() {
-            write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, self.line, self.col, self.message
+            )
         } else {
             write!(
                 f,

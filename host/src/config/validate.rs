@@ -16,7 +16,11 @@ use super::*;
 pub(super) fn deserialize(text: &str, file: &str) -> Result<RawConfig, ConfigErrors> {
     let de = toml::de::Deserializer::parse(text).map_err(|e| toml_error(file, text, &e, ""))?;
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
+        // `toml::Spanned` deserializes through a private field; keep it out of key paths.
+        let path = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let inner = e.into_inner();
         let mut key = if path == "." { String::new() } else { path };
         // For an unknown field, name the field itself in the key path.
@@ -166,8 +170,16 @@ pub(super) fn validate(
                 errs.name(region, "node.region", &mut HashSet::new(), "region");
             }
             NodeSettings {
-                name: n.name.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| "brink".into()),
-                region: n.region.as_ref().map(|s| s.get_ref().clone()).unwrap_or_else(|| "local".into()),
+                name: n
+                    .name
+                    .as_ref()
+                    .map(|s| s.get_ref().clone())
+                    .unwrap_or_else(|| "brink".into()),
+                region: n
+                    .region
+                    .as_ref()
+                    .map(|s| s.get_ref().clone())
+                    .unwrap_or_else(|| "local".into()),
             }
         }
     };
@@ -183,7 +195,11 @@ pub(super) fn validate(
             continue;
         };
         if addr.port() != 0 && !bound.insert(addr) {
-            errs.at(&l.address, &key, format!("duplicate listener address {addr}"));
+            errs.at(
+                &l.address,
+                &key,
+                format!("duplicate listener address {addr}"),
+            );
         }
         let mut tls = Vec::new();
         for (j, c) in l.tls.iter().enumerate() {
@@ -250,7 +266,11 @@ pub(super) fn validate(
         Some(l) => {
             let max_header_bytes = match &l.max_header_bytes {
                 Some(v) if !(1024..=1024 * 1024).contains(v.get_ref()) => {
-                    errs.at(v, "limits.max_header_bytes", "must be between 1024 and 1048576");
+                    errs.at(
+                        v,
+                        "limits.max_header_bytes",
+                        "must be between 1024 and 1048576",
+                    );
                     d.max_header_bytes
                 }
                 Some(v) => *v.get_ref() as usize,
@@ -258,11 +278,27 @@ pub(super) fn validate(
             };
             Limits {
                 max_header_bytes,
-                max_body_bytes: l.max_body_bytes.as_ref().map(|v| *v.get_ref()).unwrap_or(d.max_body_bytes),
-                header_read_timeout: errs.duration(&l.header_read_timeout, "limits.header_read_timeout", d.header_read_timeout),
+                max_body_bytes: l
+                    .max_body_bytes
+                    .as_ref()
+                    .map(|v| *v.get_ref())
+                    .unwrap_or(d.max_body_bytes),
+                header_read_timeout: errs.duration(
+                    &l.header_read_timeout,
+                    "limits.header_read_timeout",
+                    d.header_read_timeout,
+                ),
                 idle_timeout: errs.duration(&l.idle_timeout, "limits.idle_timeout", d.idle_timeout),
-                tls_handshake_timeout: errs.duration(&l.tls_handshake_timeout, "limits.tls_handshake_timeout", d.tls_handshake_timeout),
-                shutdown_grace: errs.duration(&l.shutdown_grace, "limits.shutdown_grace", d.shutdown_grace),
+                tls_handshake_timeout: errs.duration(
+                    &l.tls_handshake_timeout,
+                    "limits.tls_handshake_timeout",
+                    d.tls_handshake_timeout,
+                ),
+                shutdown_grace: errs.duration(
+                    &l.shutdown_grace,
+                    "limits.shutdown_grace",
+                    d.shutdown_grace,
+                ),
             }
         }
     };
@@ -276,26 +312,46 @@ pub(super) fn validate(
                     "text" => false,
                     "json" => true,
                     other => {
-                        errs.at(f, "log.format", format!("unknown log format \"{other}\": expected \"text\" or \"json\""));
+                        errs.at(
+                            f,
+                            "log.format",
+                            format!(
+                                "unknown log format \"{other}\": expected \"text\" or \"json\""
+                            ),
+                        );
                         false
                     }
                 },
             };
-            LogConfig { json, access_log: l.access_log.unwrap_or(true) }
+            LogConfig {
+                json,
+                access_log: l.access_log.unwrap_or(true),
+            }
         }
     };
 
     let mut origins = Vec::new();
     let mut origin_names = HashSet::new();
     for (i, o) in raw.origins.iter().enumerate() {
-        errs.name(&o.name, &format!("origins[{i}].name"), &mut origin_names, "origin");
+        errs.name(
+            &o.name,
+            &format!("origins[{i}].name"),
+            &mut origin_names,
+            "origin",
+        );
         let addr = match &o.address {
-            Some(v) => errs.addr(v, &format!("origins[{i}].address")).unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
+            Some(v) => errs
+                .addr(v, &format!("origins[{i}].address"))
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0))),
             None => SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         let fail_rate = match &o.fail_rate {
             Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
-                errs.at(v, &format!("origins[{i}].fail_rate"), "must be between 0.0 and 1.0");
+                errs.at(
+                    v,
+                    &format!("origins[{i}].fail_rate"),
+                    "must be between 0.0 and 1.0",
+                );
                 0.0
             }
             Some(v) => *v.get_ref(),
@@ -313,9 +369,18 @@ pub(super) fn validate(
     let mut pools = Vec::new();
     let mut pool_names = HashSet::new();
     for (i, p) in raw.pools.iter().enumerate() {
-        errs.name(&p.name, &format!("pools[{i}].name"), &mut pool_names, "pool");
+        errs.name(
+            &p.name,
+            &format!("pools[{i}].name"),
+            &mut pool_names,
+            "pool",
+        );
         if p.backends.get_ref().is_empty() {
-            errs.at(&p.backends, &format!("pools[{i}].backends"), "a pool needs at least one backend");
+            errs.at(
+                &p.backends,
+                &format!("pools[{i}].backends"),
+                "a pool needs at least one backend",
+            );
         }
         let mut backends = Vec::new();
         for (j, b) in p.backends.get_ref().iter().enumerate() {
@@ -324,7 +389,11 @@ pub(super) fn validate(
                 if origin_names.contains(name) {
                     backends.push(BackendTarget::Builtin(name.to_string()));
                 } else {
-                    errs.at(b, &key, format!("unknown built-in origin \"{name}\" (declare it in [[origins]])"));
+                    errs.at(
+                        b,
+                        &key,
+                        format!("unknown built-in origin \"{name}\" (declare it in [[origins]])"),
+                    );
                 }
                 continue;
             }
@@ -336,8 +405,16 @@ pub(super) fn validate(
         pools.push(PoolConfig {
             name: p.name.get_ref().clone(),
             backends,
-            connect_timeout: errs.duration(&p.connect_timeout, &format!("pools[{i}].connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
-            timeout: errs.duration(&p.timeout, &format!("pools[{i}].timeout"), DEFAULT_ORIGIN_TIMEOUT),
+            connect_timeout: errs.duration(
+                &p.connect_timeout,
+                &format!("pools[{i}].connect_timeout"),
+                DEFAULT_CONNECT_TIMEOUT,
+            ),
+            timeout: errs.duration(
+                &p.timeout,
+                &format!("pools[{i}].timeout"),
+                DEFAULT_ORIGIN_TIMEOUT,
+            ),
             host: p.host.as_ref().map(|h| h.get_ref().clone()),
         });
     }
@@ -353,17 +430,33 @@ pub(super) fn validate(
             if !plugin_names.contains(name.get_ref().as_str()) {
                 errs.at(name, &key, format!("unknown plugin \"{}\"", name.get_ref()));
             } else if !seen.insert(name.get_ref().clone()) {
-                errs.at(name, &key, format!("plugin \"{}\" is listed twice", name.get_ref()));
+                errs.at(
+                    name,
+                    &key,
+                    format!("plugin \"{}\" is listed twice", name.get_ref()),
+                );
             }
         }
-        let prefix = r.path_prefix.as_ref().map(|p| p.get_ref().clone()).unwrap_or_else(|| "/".into());
+        let prefix = r
+            .path_prefix
+            .as_ref()
+            .map(|p| p.get_ref().clone())
+            .unwrap_or_else(|| "/".into());
         if let Some(p) = &r.path_prefix
             && !p.get_ref().starts_with('/')
         {
-            errs.at(p, &format!("routes[{i}].path_prefix"), "a path prefix must start with '/'");
+            errs.at(
+                p,
+                &format!("routes[{i}].path_prefix"),
+                "a path prefix must start with '/'",
+            );
         }
         if !pool_names.contains(r.pool.get_ref()) {
-            errs.at(&r.pool, &format!("routes[{i}].pool"), format!("unknown pool \"{}\"", r.pool.get_ref()));
+            errs.at(
+                &r.pool,
+                &format!("routes[{i}].pool"),
+                format!("unknown pool \"{}\"", r.pool.get_ref()),
+            );
         }
         routes.push(RouteConfig {
             host: r.host.as_ref().map(|h| h.get_ref().to_ascii_lowercase()),
@@ -417,7 +510,11 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             None => {
                 let path = base.join(p.wasm.get_ref());
                 if !path.is_file() {
-                    errs.at(&p.wasm, &key("wasm"), format!("file not found: {}", path.display()));
+                    errs.at(
+                        &p.wasm,
+                        &key("wasm"),
+                        format!("file not found: {}", path.display()),
+                    );
                 }
                 PluginSource::File(path)
             }
@@ -426,7 +523,13 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             None | Some((_, "reuse")) => InstanceMode::Reuse,
             Some((_, "per-request")) => InstanceMode::PerRequest,
             Some((v, other)) => {
-                errs.at(v, &key("instance"), format!("unknown instance mode \"{other}\": expected \"reuse\" or \"per-request\""));
+                errs.at(
+                    v,
+                    &key("instance"),
+                    format!(
+                        "unknown instance mode \"{other}\": expected \"reuse\" or \"per-request\""
+                    ),
+                );
                 InstanceMode::Reuse
             }
         };
@@ -434,13 +537,23 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             None | Some((_, "fail_closed")) => OnError::FailClosed,
             Some((_, "fail_open")) => OnError::FailOpen,
             Some((v, other)) => {
-                errs.at(v, &key("on_error"), format!("unknown policy \"{other}\": expected \"fail_closed\" or \"fail_open\""));
+                errs.at(
+                    v,
+                    &key("on_error"),
+                    format!(
+                        "unknown policy \"{other}\": expected \"fail_closed\" or \"fail_open\""
+                    ),
+                );
                 OnError::FailClosed
             }
         };
         let max_memory = match &p.max_memory_bytes {
             Some(v) if *v.get_ref() < 1024 * 1024 || *v.get_ref() > 4 * 1024 * 1024 * 1024 => {
-                errs.at(v, &key("max_memory_bytes"), "must be between 1 MiB and 4 GiB");
+                errs.at(
+                    v,
+                    &key("max_memory_bytes"),
+                    "must be between 1 MiB and 4 GiB",
+                );
                 DEFAULT_PLUGIN_MEMORY
             }
             Some(v) => *v.get_ref() as usize,
@@ -464,7 +577,11 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             max_memory,
             fuel: p.fuel.as_ref().map(|f| *f.get_ref()),
             on_error,
-            response_body_limit: p.response_body_limit.as_ref().map(|v| *v.get_ref() as usize).unwrap_or(0),
+            response_body_limit: p
+                .response_body_limit
+                .as_ref()
+                .map(|v| *v.get_ref() as usize)
+                .unwrap_or(0),
             config: p.config.clone(),
             index: i,
             location: (line, col),

@@ -11,6 +11,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 wasmtime::component::bindgen!({
     world: "plugin",
     path: "../wit",
+    // Calls into plugins are async so a plugin that runs long yields to the
+    // executor at every epoch tick instead of holding a worker thread; the
+    // host imports are plain functions.
+    exports: { default: async },
 });
 
 pub use brink::plugin::host::Level;
@@ -37,6 +41,9 @@ pub struct HostState {
     /// Client IP of the request being handled, "" between requests.
     pub(super) client_ip: String,
     pub(super) limits: StoreLimits,
+    /// When the current call started and how long it may run.
+    pub(super) call_started: std::time::Instant,
+    pub(super) call_timeout: std::time::Duration,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -52,6 +59,8 @@ impl HostState {
             facts,
             client_ip: String::new(),
             limits,
+            call_started: std::time::Instant::now(),
+            call_timeout: std::time::Duration::from_secs(1),
             wasi,
             table: ResourceTable::new(),
         }

@@ -136,7 +136,8 @@ pub fn write_request(head: &RequestHead, parts: &mut http::request::Parts) -> Re
 pub fn to_header_map(list: &[(String, String)]) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::with_capacity(list.len());
     for (n, v) in list {
-        let name = HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}"))?;
+        let name = HeaderName::from_bytes(n.as_bytes())
+            .map_err(|_| format!("invalid header name {n:?}"))?;
         let value = HeaderValue::from_str(v).map_err(|_| format!("invalid header value {v:?}"))?;
         map.append(name, value);
     }
@@ -149,7 +150,10 @@ pub fn early_response(r: EarlyResponse) -> Result<http::Response<Body>, String> 
         return Err(format!("invalid status {} in early response", r.status));
     }
     if r.body.len() > MAX_EARLY_BODY {
-        return Err(format!("early response body of {} bytes is over 1 MiB", r.body.len()));
+        return Err(format!(
+            "early response body of {} bytes is over 1 MiB",
+            r.body.len()
+        ));
     }
     let mut headers = Vec::new();
     let ops: Vec<HeaderOp> = r.headers.into_iter().map(HeaderOp::Append).collect();

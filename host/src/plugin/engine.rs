@@ -45,8 +45,12 @@ impl PluginEngine {
     /// Policy:
     /// - component model on, everything compiled ahead of the first request
     ///   (`InstancePre` per plugin at load time);
-    /// - epoch interruption on: every call gets a wall-clock deadline counted
-    ///   in ticks of one ticker thread per engine, never a timer per request;
+    /// - epoch interruption on, with one ticker thread per engine (never a
+    ///   timer per request): at every tick a running call yields to the
+    ///   executor, and traps once its wall-clock deadline has passed, so an
+    ///   endless loop neither hogs a worker thread nor outlives its deadline;
+    /// - calls are async (the store runs on a fiber), which is also what lets
+    ///   WASI's streams work inside the tokio runtime;
     /// - fuel metering on, so a plugin may also be given an instruction budget
     ///   (plugins without one get an effectively unlimited budget);
     /// - the on-demand instance allocator: measured here it costs the same as
@@ -63,7 +67,7 @@ impl PluginEngine {
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::<HostState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         let stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), stop.clone());
@@ -97,11 +101,4 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
             }
         })
         .expect("cannot spawn the epoch ticker thread");
-}
-
-/// Epoch ticks for a deadline: rounded up, plus one because the current tick
-/// may be about to end.
-pub fn deadline_ticks(timeout: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_micros().max(1);
-    (timeout.as_micros().div_ceil(tick) as u64).max(1) + 1
 }

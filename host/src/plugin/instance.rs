@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Instant;
 use wasmtime::component::Component;
-use wasmtime::{Store, StoreLimitsBuilder, Trap};
+
+use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
 use super::bindings::{HostState, Plugin as Bindings, PluginFacts, PluginPre};
-use super::engine::{PluginEngine, deadline_ticks};
+use super::engine::PluginEngine;
 use super::{FailureKind, PluginFailure, PluginSettings};
 
 /// A warm instance and how often it has been used.
@@ -28,6 +30,26 @@ pub struct PluginStats {
     pub instantiations: AtomicU64,
     /// Calls that failed, by kind: trap, timeout, memory, fuel, malformed, instantiate.
     pub failures: [AtomicU64; 6],
+    /// The most recent failure, as `kind: message`.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl PluginStats {
+    /// Counts a failure and remembers its message.
+    pub fn record_failure(&self, kind: FailureKind, message: &str) {
+        self.failures[kind as usize].fetch_add(1, Ordering::Relaxed);
+        let text: String = message.chars().take(1000).collect();
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(format!("{}: {text}", kind.label()));
+    }
+
+    /// The most recent failure.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// A compiled plugin ready to run.
@@ -51,7 +73,7 @@ impl std::fmt::Debug for LoadedPlugin {
 
 impl LoadedPlugin {
     /// Links a compiled component into an `InstancePre` (checks its imports).
-    pub(super) fn new(
+    pub(super) async fn new(
         engine: &PluginEngine,
         component: &Component,
         settings: PluginSettings,
@@ -68,7 +90,7 @@ impl LoadedPlugin {
             stats: PluginStats::default(),
         };
         // Instantiate once now, so a plugin that cannot start is refused at load time.
-        let warm = plugin.instantiate()?;
+        let warm = plugin.instantiate().await?;
         if plugin.settings.reuse() {
             plugin.put_back(warm);
         }
@@ -80,7 +102,7 @@ impl LoadedPlugin {
         &self.settings.name
     }
 
-    fn instantiate(&self) -> Result<Warm, wasmtime::Error> {
+    async fn instantiate(&self) -> Result<Warm, wasmtime::Error> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.settings.max_memory)
             .instances(64)
@@ -93,9 +115,20 @@ impl LoadedPlugin {
             HostState::new(self.facts.clone(), limits),
         );
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(deadline_ticks(self.settings.timeout));
+        // At every epoch tick: trap if the call is past its deadline, else yield.
+        store.epoch_deadline_callback(|ctx| {
+            let d = ctx.data();
+            if d.call_started.elapsed() >= d.call_timeout {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.data_mut().call_timeout = self.settings.timeout;
+        store.data_mut().call_started = Instant::now();
+        store.set_epoch_deadline(1);
         store.set_fuel(self.settings.fuel.unwrap_or(u64::MAX))?;
-        let bindings = self.pre.instantiate(&mut store)?;
+        let bindings = self.pre.instantiate_async(&mut store).await?;
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
         Ok(Warm {
             store,
@@ -104,13 +137,15 @@ impl LoadedPlugin {
         })
     }
 
-    fn take(&self) -> Result<Warm, PluginFailure> {
-        if self.settings.reuse()
-            && let Some(w) = self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop()
-        {
-            return Ok(w);
+    async fn take(&self) -> Result<Warm, PluginFailure> {
+        if self.settings.reuse() {
+            let warm = self.warm.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            if let Some(w) = warm {
+                return Ok(w);
+            }
         }
         self.instantiate()
+            .await
             .map_err(|e| self.failure(FailureKind::Instantiate, &e))
     }
 
@@ -124,23 +159,24 @@ impl LoadedPlugin {
     /// Runs `f` on an instance with fresh per-call limits. An instance that
     /// failed in any way is thrown away; a healthy one is kept for reuse up to
     /// `max_reuse` calls.
-    pub(super) fn call<T>(
+    pub(super) async fn call<T>(
         &self,
         client_ip: &str,
-        f: impl FnOnce(&Bindings, &mut Store<HostState>) -> wasmtime::Result<T>,
+        f: impl AsyncFnOnce(&Bindings, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginFailure> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let mut warm = self.take()?;
-        warm.store.data_mut().client_ip.clear();
-        warm.store.data_mut().client_ip.push_str(client_ip);
-        warm.store
-            .set_epoch_deadline(deadline_ticks(self.settings.timeout));
+        let mut warm = self.take().await?;
+        let data = warm.store.data_mut();
+        data.client_ip.clear();
+        data.client_ip.push_str(client_ip);
+        data.call_started = Instant::now();
+        warm.store.set_epoch_deadline(1);
         if let Some(fuel) = self.settings.fuel
             && let Err(e) = warm.store.set_fuel(fuel)
         {
             return Err(self.failure(FailureKind::Trap, &e));
         }
-        let result = f(&warm.bindings, &mut warm.store);
+        let result = f(&warm.bindings, &mut warm.store).await;
         match result {
             Ok(v) => {
                 warm.uses += 1;
@@ -156,11 +192,14 @@ impl LoadedPlugin {
 
     /// Counts and describes a failure.
     pub(super) fn failure(&self, kind: FailureKind, e: &wasmtime::Error) -> PluginFailure {
-        self.stats.failures[kind as usize].fetch_add(1, Ordering::Relaxed);
+        // The root cause names the trap; the wasm backtrace goes to the debug log.
+        let message = e.root_cause().to_string();
+        tracing::debug!(target: "brink::plugin", plugin = %self.settings.name, "{e:?}");
+        self.stats.record_failure(kind, &message);
         PluginFailure {
             plugin: self.settings.name.clone(),
             kind,
-            message: format!("{e:#}"),
+            message,
         }
     }
 }
@@ -172,7 +211,7 @@ fn classify(e: &wasmtime::Error) -> FailureKind {
         Some(Trap::OutOfFuel) => FailureKind::Fuel,
         _ => {
             let text = format!("{e:?}");
-            if text.contains("memory growth failure") || text.contains("memory allocation") {
+            if text.contains("growing memory") || text.contains("memory growth") {
                 FailureKind::Memory
             } else {
                 FailureKind::Trap
