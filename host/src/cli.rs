@@ -199,6 +199,7 @@ fn say(line: impl AsRef<str>) {
 }
 
 async fn serve(config: Config) -> Result<ExitCode, CliError> {
+    let stop = shutdown_signal();
     let node = Node::start(config).await?;
     for o in node.builtin_origins() {
         say(format!("origin {} {}", o.name(), o.url()));
@@ -209,7 +210,7 @@ async fn serve(config: Config) -> Result<ExitCode, CliError> {
     if let Some(a) = node.admin_addr() {
         say(format!("admin http://{a}"));
     }
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down: draining in-flight requests");
     node.shutdown().await;
     tracing::info!("stopped");
@@ -229,6 +230,7 @@ async fn origin(a: OriginArgs) -> Result<ExitCode, CliError> {
         fail_rate: a.fail_rate,
         fail_healthz: a.fail_healthz,
     };
+    let stop = shutdown_signal();
     let handle = demo_origin::start(a.listen, opts)
         .await
         .map_err(|source| NodeError::Bind {
@@ -236,7 +238,7 @@ async fn origin(a: OriginArgs) -> Result<ExitCode, CliError> {
             source,
         })?;
     say(format!("listening {}", handle.url()));
-    shutdown_signal().await;
+    stop.await;
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -250,6 +252,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
     };
     let region = config.node.region.clone();
     let token = demo_token(&config);
+    let stop = shutdown_signal();
     let node = Node::start(config).await?;
     for o in node.builtin_origins() {
         say(format!("origin {} {}", o.name(), o.url()));
@@ -288,7 +291,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
         say(format!("  curl -s http://{admin}/metrics"));
     }
     say("Ctrl-C stops everything.");
-    shutdown_signal().await;
+    stop.await;
     node.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -321,25 +324,34 @@ fn demo_token(config: &Config) -> Option<String> {
     Some(crate::token::sign_hs256(&claims, &secret))
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+/// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed
+/// when this is called, not when the future is first polled, so call it before
+/// announcing readiness: a signal sent right after the `listening` line is
+/// then a graceful shutdown, not a kill.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

@@ -37,6 +37,73 @@ pub struct Config {
     pub routes: Vec<RouteConfig>,
     /// Wasm plugins, attached to routes by name.
     pub plugins: Vec<PluginConfig>,
+    /// The HTTP cache.
+    pub cache: CacheConfig,
+}
+
+/// Node-wide cache settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    /// Capacity in bytes (bodies, headers and keys).
+    pub capacity_bytes: u64,
+    /// Larger objects stream through uncached.
+    pub max_object_bytes: u64,
+    /// Default stale-while-revalidate window when the origin gives none.
+    pub stale_while_revalidate: Duration,
+    /// Default stale-if-error window when the origin gives none.
+    pub stale_if_error: Duration,
+    /// Show the cache key in `Cache-Status`.
+    pub debug_key: bool,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity_bytes: 256 * 1024 * 1024,
+            max_object_bytes: 8 * 1024 * 1024,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            debug_key: false,
+        }
+    }
+}
+
+/// How a route's query string enters the cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKey {
+    /// As sent.
+    Keep,
+    /// Parameters sorted, so `?b=1&a=2` and `?a=2&b=1` share an entry.
+    Sort,
+    /// Left out.
+    Ignore,
+}
+
+/// Per-route cache rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteCache {
+    /// Whether this route uses the cache at all (false: bypass).
+    pub enabled: bool,
+    /// A lifetime that overrides the origin's (never no-store, private or Set-Cookie).
+    pub force_ttl: Option<Duration>,
+    /// Only responses with these statuses are stored.
+    pub statuses: Option<Vec<u16>>,
+    /// Query handling in the key.
+    pub query: QueryKey,
+    /// Store responses that carry `Set-Cookie`.
+    pub allow_set_cookie: bool,
+}
+
+impl Default for RouteCache {
+    fn default() -> Self {
+        RouteCache {
+            enabled: true,
+            force_ttl: None,
+            statuses: None,
+            query: QueryKey::Keep,
+            allow_set_cookie: false,
+        }
+    }
 }
 
 /// Where a plugin's component comes from.
@@ -227,6 +294,8 @@ pub struct RouteConfig {
     pub pool: String,
     /// Plugins run on this route, in order.
     pub plugins: Vec<String>,
+    /// Cache rules.
+    pub cache: RouteCache,
 }
 
 impl Config {
@@ -302,8 +371,10 @@ impl Config {
                 path_prefix: "/".into(),
                 pool: "default".into(),
                 plugins: Vec::new(),
+                cache: RouteCache::default(),
             }],
             plugins: Vec::new(),
+            cache: CacheConfig::default(),
         })
     }
 

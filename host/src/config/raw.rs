@@ -22,6 +22,27 @@ pub struct RawConfig {
     pub routes: Vec<RawRoute>,
     #[serde(default)]
     pub plugins: Vec<RawPlugin>,
+    pub cache: Option<RawCache>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub capacity_bytes: Option<Spanned<u64>>,
+    pub max_object_bytes: Option<Spanned<u64>>,
+    pub stale_while_revalidate: Option<Spanned<String>>,
+    pub stale_if_error: Option<Spanned<String>>,
+    pub debug_key: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteCache {
+    pub enabled: Option<bool>,
+    pub force_ttl: Option<Spanned<String>>,
+    pub statuses: Option<Spanned<Vec<u16>>>,
+    pub query: Option<Spanned<String>>,
+    pub allow_set_cookie: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +121,7 @@ pub struct RawRoute {
     pub pool: Spanned<String>,
     #[serde(default)]
     pub plugins: Vec<Spanned<String>>,
+    pub cache: Option<RawRouteCache>,
 }
 
 #[derive(Debug, Deserialize)]

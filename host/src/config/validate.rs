@@ -88,6 +88,14 @@ impl Errs<'_> {
         }
     }
 
+    fn duration_or_zero(&mut self, v: &Option<Spanned<String>>, key: &str) -> Duration {
+        let Some(v) = v else { return Duration::ZERO };
+        if v.get_ref().trim() == "0" || v.get_ref().trim() == "0s" {
+            return Duration::ZERO;
+        }
+        self.duration(&Some(v.clone()), key, Duration::ZERO)
+    }
+
     fn addr(&mut self, v: &Spanned<String>, key: &str) -> Option<SocketAddr> {
         match v.get_ref().parse::<SocketAddr>() {
             Ok(a) => Some(a),
@@ -230,9 +238,9 @@ pub(super) fn validate(
             .as_ref()
             .and_then(|v| errs.addr(v, "admin.address"))
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 9901)));
-        if a.token.is_some() && a.token_env.is_some() {
+        if let (Some(_), Some(env)) = (&a.token, &a.token_env) {
             errs.at(
-                a.token_env.as_ref().expect("checked"),
+                env,
                 "admin.token_env",
                 "give either admin.token or admin.token_env, not both",
             );
@@ -463,6 +471,7 @@ pub(super) fn validate(
             path_prefix: prefix,
             pool: r.pool.get_ref().clone(),
             plugins: r.plugins.iter().map(|p| p.get_ref().clone()).collect(),
+            cache: route_cache(r.cache.as_ref(), &mut errs, i),
         });
     }
     if raw.routes.is_empty() && !raw.pools.is_empty() {
@@ -484,7 +493,87 @@ pub(super) fn validate(
         pools,
         routes,
         plugins,
+        cache: cache_config(raw.cache.as_ref(), &mut errs),
     })
+}
+
+fn cache_config(raw: Option<&RawCache>, errs: &mut Errs<'_>) -> CacheConfig {
+    let d = CacheConfig::default();
+    let Some(c) = raw else { return d };
+    let capacity_bytes = match &c.capacity_bytes {
+        Some(v) if *v.get_ref() < 1024 * 1024 => {
+            errs.at(
+                v,
+                "cache.capacity_bytes",
+                "must be at least 1048576 (1 MiB)",
+            );
+            d.capacity_bytes
+        }
+        Some(v) => *v.get_ref(),
+        None => d.capacity_bytes,
+    };
+    let max_object_bytes = match &c.max_object_bytes {
+        Some(v) if *v.get_ref() > capacity_bytes => {
+            errs.at(
+                v,
+                "cache.max_object_bytes",
+                "must not be larger than cache.capacity_bytes",
+            );
+            d.max_object_bytes.min(capacity_bytes)
+        }
+        Some(v) => *v.get_ref(),
+        None => d.max_object_bytes.min(capacity_bytes),
+    };
+    CacheConfig {
+        capacity_bytes,
+        max_object_bytes,
+        stale_while_revalidate: errs
+            .duration_or_zero(&c.stale_while_revalidate, "cache.stale_while_revalidate"),
+        stale_if_error: errs.duration_or_zero(&c.stale_if_error, "cache.stale_if_error"),
+        debug_key: c.debug_key.unwrap_or(false),
+    }
+}
+
+fn route_cache(raw: Option<&RawRouteCache>, errs: &mut Errs<'_>, i: usize) -> RouteCache {
+    let d = RouteCache::default();
+    let Some(c) = raw else { return d };
+    let query = match c.query.as_ref().map(|v| (v, v.get_ref().as_str())) {
+        None | Some((_, "keep")) => QueryKey::Keep,
+        Some((_, "sort")) => QueryKey::Sort,
+        Some((_, "ignore")) => QueryKey::Ignore,
+        Some((v, other)) => {
+            errs.at(
+                v,
+                &format!("routes[{i}].cache.query"),
+                format!(
+                    "unknown query mode \"{other}\": expected \"keep\", \"sort\" or \"ignore\""
+                ),
+            );
+            QueryKey::Keep
+        }
+    };
+    if let Some(s) = &c.statuses
+        && let Some(bad) = s.get_ref().iter().find(|c| !(200..=599).contains(*c))
+    {
+        errs.at(
+            s,
+            &format!("routes[{i}].cache.statuses"),
+            format!("invalid status {bad}"),
+        );
+    }
+    RouteCache {
+        enabled: c.enabled.unwrap_or(true),
+        force_ttl: c.force_ttl.as_ref().map(|_| {
+            errs.duration(
+                &c.force_ttl,
+                &format!("routes[{i}].cache.force_ttl"),
+                Duration::from_secs(60),
+            )
+        }),
+        statuses: c.statuses.as_ref().map(|s| s.get_ref().clone()),
+        query,
+        allow_set_cookie: c.allow_set_cookie.unwrap_or(false),
+    }
 }
 
 fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<PluginConfig> {

@@ -1,0 +1,78 @@
+//! Shared set-up for Brink's criterion benchmarks.
+
+use std::path::Path;
+
+use brink::config::Config;
+use brink::plugin::{PluginEngine, PluginSet};
+
+/// The demo's plugin chain (auth, router, personalize) on one route, with
+/// every plugin in `instance` mode (`reuse` or `per-request`).
+pub async fn demo_chain(instance: &str) -> PluginSet {
+    let text = format!(
+        r#"
+[[listeners]]
+address = "127.0.0.1:0"
+[[pools]]
+name = "shop"
+backends = ["http://127.0.0.1:9"]
+[[pools]]
+name = "shop-canary"
+backends = ["http://127.0.0.1:9"]
+[[routes]]
+path_prefix = "/"
+pool = "shop"
+plugins = ["auth", "router", "personalize"]
+[[plugins]]
+name = "auth"
+wasm = "builtin:auth"
+instance = "{instance}"
+[plugins.config]
+secret = "bench-secret"
+issuer = "brink-demo"
+audience = "shop"
+public_prefixes = ["/images/", "/products/"]
+[[plugins]]
+name = "router"
+wasm = "builtin:router"
+instance = "{instance}"
+[plugins.config]
+rules = [
+  {{ path_regex = "^/p/([0-9]+)$", rewrite = "/products/$1" }},
+  {{ path_prefix = "/beta/", pool = "shop-canary", rewrite_prefix = "/" }},
+]
+[[plugins]]
+name = "personalize"
+wasm = "builtin:personalize"
+instance = "{instance}"
+[plugins.config]
+prefixes = ["/fragments/recommendations"]
+"#
+    );
+    let config = Config::parse(&text, "<bench>", Path::new(".")).expect("bench config");
+    let engine = PluginEngine::new().expect("engine");
+    PluginSet::load(&config, &engine, None)
+        .await
+        .expect("plugins load")
+}
+
+/// A signed token the bench chain accepts.
+pub fn bench_token() -> String {
+    let now = brink::token::now_secs();
+    brink::token::sign_hs256(
+        &serde_json::json!({"sub": "u-1", "tier": "gold", "iss": "brink-demo", "aud": "shop", "exp": now + 3600}),
+        "bench-secret",
+    )
+}
+
+/// A typical authenticated fragment request.
+pub fn fragment_request(token: &str) -> http::request::Parts {
+    let (parts, ()) = http::Request::get("/fragments/recommendations")
+        .header("host", "shop.test")
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "text/html")
+        .header("user-agent", "bench/1.0")
+        .body(())
+        .expect("request")
+        .into_parts();
+    parts
+}
