@@ -32,6 +32,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$BENCH_DIR/.." && pwd)"
 BRINK="${BRINK_BIN:-$REPO/target/release/brink}"
 RESULTS_DIR="$BENCH_DIR/results"
+STAMP="$(date -u +%Y-%m-%dT%H-%M-%SZ)"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -254,7 +255,6 @@ done
 
 # ------------------------------------------------------------- report -------
 mkdir -p "$RESULTS_DIR"
-STAMP="$(date -u +%Y-%m-%dT%H-%M-%SZ)"
 JSON="$RESULTS_DIR/proxy_vs_nginx-$STAMP.json"
 COMMIT="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY=false

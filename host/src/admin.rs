@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::body::{Body, full, json_response, text_response};
+use crate::cache::PurgeTarget;
 use crate::server::Handler;
 use crate::state::Shared;
 
@@ -40,7 +41,9 @@ impl AdminHandler {
             (&Method::GET, "/metrics") => {
                 let text = self.shared.metrics.encode();
                 let mut text = text.strip_suffix("# EOF\n").unwrap_or(&text).to_string();
-                crate::plugin::encode_metrics(&self.shared.generation().plugins, &mut text);
+                let generation = self.shared.generation();
+                crate::plugin::encode_metrics(&generation.plugins, &mut text);
+                crate::origin::encode_metrics(&generation.pools, &mut text);
                 text.push_str("# EOF\n");
                 let mut resp = Response::new(full(text));
                 resp.headers_mut().insert(
@@ -52,11 +55,45 @@ impl AdminHandler {
                 resp
             }
             (&Method::GET, "/status") => json_response(StatusCode::OK, &self.status()),
+            (&Method::POST, "/purge") => {
+                if !self.authorized(&req) {
+                    return unauthorized();
+                }
+                self.purge(req.uri().query().unwrap_or("")).await
+            }
             (_, "/healthz" | "/metrics" | "/status") => {
                 text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
             }
             _ => text_response(StatusCode::NOT_FOUND, "not found"),
         }
+    }
+
+    /// `POST /purge?url=U | prefix=P | tag=K [&soft=1]`: hard purge removes,
+    /// soft purge marks stale (served only after revalidation).
+    async fn purge(&self, query: &str) -> Response<Body> {
+        let mut target = None;
+        let mut soft = false;
+        for (k, v) in form_pairs(query) {
+            match k.as_str() {
+                "url" => target = Some(PurgeTarget::Url(v)),
+                "prefix" => target = Some(PurgeTarget::Prefix(v)),
+                "tag" | "key" => target = Some(PurgeTarget::Tag(v)),
+                "soft" => soft = matches!(v.as_str(), "1" | "true" | "yes"),
+                _ => {}
+            }
+        }
+        let Some(target) = target else {
+            return text_response(
+                StatusCode::BAD_REQUEST,
+                "give url=, prefix= or tag= (and soft=1 for a soft purge)",
+            );
+        };
+        let n = self.shared.cache.purge(&target, soft).await;
+        tracing::info!(?target, soft, purged = n, "purge");
+        json_response(
+            StatusCode::OK,
+            &json!({ "purged": n, "soft": soft, "target": format!("{target:?}") }),
+        )
     }
 
     /// Whether `req` carries the admin token (constant-time comparison).
@@ -84,20 +121,7 @@ impl AdminHandler {
             .pools
             .all()
             .into_iter()
-            .map(|p| {
-                let backends: Vec<_> = p
-                    .backends()
-                    .iter()
-                    .map(|b| {
-                        json!({
-                            "url": b.uri.to_string(),
-                            "requests": b.requests.load(std::sync::atomic::Ordering::Relaxed),
-                            "failures": b.failures.load(std::sync::atomic::Ordering::Relaxed),
-                        })
-                    })
-                    .collect();
-                json!({ "name": p.name(), "backends": backends })
-            })
+            .map(|p| crate::origin::status_json(p))
             .collect();
         let plugins: Vec<_> = g
             .plugins
@@ -129,6 +153,72 @@ impl AdminHandler {
             "config": { "source": g.config.source, "generation": g.id },
             "pools": pools,
             "plugins": plugins,
+            "cache": {
+                "entries": self.shared.cache.entry_count(),
+                "bytes": self.shared.cache.weighted_size(),
+                "capacity_bytes": self.shared.cache.config().capacity_bytes,
+            },
         })
+    }
+}
+
+fn unauthorized() -> Response<Body> {
+    let mut resp = text_response(StatusCode::UNAUTHORIZED, "admin token required");
+    resp.headers_mut().insert(
+        http::header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static("Bearer realm=\"brink-admin\""),
+    );
+    resp
+}
+
+/// `a=1&b=x%2Fy` as decoded pairs.
+fn form_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::form_pairs;
+
+    #[test]
+    fn decodes_purge_queries() {
+        let p = form_pairs("url=http%3A%2F%2Fshop.test%2Fp%3Fa%3D1&soft=1&x");
+        assert_eq!(p[0], ("url".into(), "http://shop.test/p?a=1".into()));
+        assert_eq!(p[1], ("soft".into(), "1".into()));
+        assert_eq!(p[2], ("x".into(), "".into()));
+        assert_eq!(form_pairs("tag=a%2")[0].1, "a%2");
     }
 }

@@ -1,7 +1,281 @@
-//! The HTTP cache.
+//! The HTTP cache: an RFC 9111 shared cache held in memory (moka, weighted by
+//! bytes), with `Vary` variants, request coalescing, purge by URL, prefix and
+//! surrogate key, and the per-route rules of the config. The rules of RFC 9111
+//! live in [`policy`] and its siblings as pure functions; this module holds
+//! the state. The cache belongs to the node, not to a config generation, so it
+//! survives reloads.
 
 pub mod conditional;
 pub mod directives;
 pub mod policy;
 pub mod range;
 pub mod status;
+
+mod coalesce;
+mod key;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, StatusCode};
+
+pub use coalesce::{FillOutcome, Join, LeaderGuard, wait as coalesce_wait};
+pub use key::{CacheKey, normalize_query};
+use policy::Freshness;
+
+use crate::config::CacheConfig;
+
+/// A stored response.
+#[derive(Debug)]
+pub struct Entry {
+    /// Status.
+    pub status: StatusCode,
+    /// Header fields as stored (hop-by-hop removed).
+    pub headers: HeaderMap,
+    /// The whole body, served without copying.
+    pub body: Bytes,
+    /// Freshness as computed when stored.
+    pub freshness: Freshness,
+    /// When it was stored (or last refreshed by a 304).
+    pub stored_at: SystemTime,
+    /// Surrogate keys from the origin's `Surrogate-Key` header.
+    pub surrogate_keys: Box<[String]>,
+    /// The URL part of the key (no variant), for purges.
+    pub url: Arc<str>,
+    /// The header fields this response varies on.
+    pub vary: Arc<[HeaderName]>,
+    /// Set by a soft purge: the entry must be revalidated before use.
+    pub purged: bool,
+    /// The full key it is stored under.
+    pub full_key: Arc<str>,
+}
+
+impl Entry {
+    /// Age now.
+    pub fn age(&self, now: SystemTime) -> Duration {
+        policy::current_age(&self.freshness, self.stored_at, now)
+    }
+
+    /// Seconds of freshness left (negative when stale).
+    pub fn ttl(&self, now: SystemTime) -> i64 {
+        if self.purged {
+            return -(self.age(now).as_secs() as i64);
+        }
+        self.freshness.lifetime.as_secs() as i64 - self.age(now).as_secs() as i64
+    }
+
+    fn weight(key: &str, e: &Entry) -> u32 {
+        let headers: usize = e
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len() + 32)
+            .sum();
+        let total = e.body.len() + headers + key.len() * 2 + 256;
+        u32::try_from(total).unwrap_or(u32::MAX)
+    }
+
+    /// A copy marked as soft-purged (stale, must revalidate).
+    fn soft_purged(&self) -> Entry {
+        Entry {
+            status: self.status,
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            freshness: self.freshness.clone(),
+            stored_at: self.stored_at,
+            surrogate_keys: self.surrogate_keys.clone(),
+            url: self.url.clone(),
+            vary: self.vary.clone(),
+            purged: true,
+            full_key: self.full_key.clone(),
+        }
+    }
+}
+
+/// What a purge selects.
+#[derive(Debug, Clone)]
+pub enum PurgeTarget {
+    /// One URL (`scheme://host/path?query`, or a path matching any host).
+    Url(String),
+    /// Every URL starting with this (full URL or path prefix).
+    Prefix(String),
+    /// Every object tagged with this surrogate key.
+    Tag(String),
+}
+
+/// Counters of the cache, exported as metrics.
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    /// Entries evicted for space.
+    pub evictions: Arc<AtomicU64>,
+}
+
+/// The node's cache.
+pub struct Cache {
+    entries: moka::future::Cache<Arc<str>, Arc<Entry>>,
+    vary: moka::sync::Cache<Arc<str>, Arc<[HeaderName]>>,
+    pass: moka::sync::Cache<Arc<str>, ()>,
+    inflight: coalesce::Inflight,
+    config: CacheConfig,
+    /// Counters.
+    pub counters: CacheCounters,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("entries", &self.entries.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a key that produced an uncacheable response bypasses coalescing
+/// (Varnish's hit-for-pass), so uncacheable hot URLs are not serialised.
+const PASS_TTL: Duration = Duration::from_secs(30);
+
+impl Cache {
+    /// An empty cache with this capacity.
+    pub fn new(config: &CacheConfig) -> Cache {
+        let counters = CacheCounters::default();
+        let evictions = counters.evictions.clone();
+        let entries = moka::future::Cache::builder()
+            .max_capacity(config.capacity_bytes)
+            .weigher(|k: &Arc<str>, v: &Arc<Entry>| Entry::weight(k, v))
+            .eviction_listener(move |_k, _v, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        Cache {
+            entries,
+            vary: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
+            pass: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(PASS_TTL)
+                .build(),
+            inflight: coalesce::Inflight::default(),
+            config: config.clone(),
+            counters,
+        }
+    }
+
+    /// The settings the cache was created with.
+    pub fn config(&self) -> &CacheConfig {
+        &self.config
+    }
+
+    /// The `Vary` fields last seen for this URL key, if any response was stored.
+    pub fn vary_fields(&self, primary: &str) -> Option<Arc<[HeaderName]>> {
+        self.vary.get(primary)
+    }
+
+    /// The stored entry under a full key.
+    pub async fn get(&self, full_key: &str) -> Option<Arc<Entry>> {
+        self.entries.get(full_key).await
+    }
+
+    /// Stores an entry under its full key and records its `Vary` fields.
+    pub async fn insert(&self, key: &CacheKey, full_key: Arc<str>, entry: Arc<Entry>) {
+        self.vary.insert(key.primary.clone(), entry.vary.clone());
+        self.pass.invalidate(&*key.primary);
+        self.entries.insert(full_key, entry).await;
+    }
+
+    /// Removes every variant of the URL key (invalidation after an unsafe method).
+    pub async fn invalidate_url(&self, primary_url: &str) -> usize {
+        self.purge(&PurgeTarget::Url(primary_url.to_string()), false)
+            .await
+    }
+
+    /// Marks a key as uncacheable for a while: requests skip coalescing.
+    pub fn mark_pass(&self, primary: &Arc<str>) {
+        self.pass.insert(primary.clone(), ());
+    }
+
+    /// Whether the key is in hit-for-pass.
+    pub fn is_pass(&self, primary: &str) -> bool {
+        self.pass.contains_key(primary)
+    }
+
+    /// Joins the fill of `key`: the first caller leads, later ones wait.
+    pub fn join(&self, key: &str) -> Join {
+        self.inflight.join(key)
+    }
+
+    /// Purges what `target` selects; soft purge marks entries stale instead of
+    /// removing them. Returns how many entries matched.
+    pub async fn purge(&self, target: &PurgeTarget, soft: bool) -> usize {
+        let matches = |e: &Entry| match target {
+            PurgeTarget::Url(u) => url_matches(&e.url, u, false),
+            PurgeTarget::Prefix(p) => url_matches(&e.url, p, true),
+            PurgeTarget::Tag(t) => e.surrogate_keys.iter().any(|k| k == t),
+        };
+        let selected: Vec<(Arc<Arc<str>>, Arc<Entry>)> =
+            self.entries.iter().filter(|(_, e)| matches(e)).collect();
+        for (k, e) in &selected {
+            if soft {
+                if !e.purged {
+                    self.entries
+                        .insert((**k).clone(), Arc::new(e.soft_purged()))
+                        .await;
+                }
+            } else {
+                self.entries.invalidate(&***k).await;
+            }
+        }
+        selected.len()
+    }
+
+    /// Entries stored now.
+    pub fn entry_count(&self) -> u64 {
+        self.entries.entry_count()
+    }
+
+    /// Bytes stored now (as weighed).
+    pub fn weighted_size(&self) -> u64 {
+        self.entries.weighted_size()
+    }
+
+    /// Runs moka's pending maintenance (tests and metrics want exact counts).
+    pub async fn sync(&self) {
+        self.entries.run_pending_tasks().await;
+    }
+}
+
+/// Whether an entry URL matches a purge URL: a full URL compares with the
+/// whole entry URL, a path (`/...`) with the entry URL's path and query.
+fn url_matches(entry_url: &str, target: &str, prefix: bool) -> bool {
+    let subject = if target.starts_with('/') {
+        match entry_url.find("://") {
+            Some(i) => {
+                let rest = &entry_url[i + 3..];
+                rest.find('/').map(|j| &rest[j..]).unwrap_or("/")
+            }
+            None => entry_url,
+        }
+    } else {
+        entry_url
+    };
+    if prefix {
+        subject.starts_with(target)
+    } else {
+        subject == target
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_matches;
+
+    #[test]
+    fn purge_url_matching() {
+        let u = "http://shop.test/products/1?x=1";
+        assert!(url_matches(u, "/products/1?x=1", false));
+        assert!(!url_matches(u, "/products/1", false));
+        assert!(url_matches(u, "/products/", true));
+        assert!(url_matches(u, "http://shop.test/products", true));
+        assert!(!url_matches(u, "http://other.test/products", true));
+    }
+}

@@ -64,6 +64,10 @@ pub struct ServeArgs {
     /// Zero-config mode: also start the admin listener on this address.
     #[arg(long, requires = "listen")]
     pub admin: Option<SocketAddr>,
+    /// Zero-config mode: health checks request this path and expect 200-399
+    /// (default: `/`, where any answer below 500 passes).
+    #[arg(long, requires = "listen")]
+    pub health_path: Option<String>,
 }
 
 /// `brink check`.
@@ -132,6 +136,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 (Some(path), _) => Config::load(path)?,
                 (None, Some(listen)) => {
                     let mut c = Config::zero_config(*listen, &a.origin)?;
+                    if let Some(path) = &a.health_path {
+                        c.set_health_path(path)?;
+                    }
                     if let Some(admin) = a.admin {
                         c.admin = Some(crate::config::AdminConfig {
                             addr: admin,

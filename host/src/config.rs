@@ -5,6 +5,7 @@
 //! [`Config::load`].
 
 mod error;
+mod pool;
 mod raw;
 mod validate;
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+pub use pool::*;
 
 /// A validated node configuration.
 #[derive(Debug, Clone)]
@@ -259,30 +261,6 @@ pub struct BuiltinOriginConfig {
     pub fail_rate: f64,
 }
 
-/// Where a backend lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BackendTarget {
-    /// An HTTP origin at this base URL (`http://host:port`).
-    Url(http::Uri),
-    /// A built-in origin declared in `[[origins]]`, by name.
-    Builtin(String),
-}
-
-/// An origin pool.
-#[derive(Debug, Clone)]
-pub struct PoolConfig {
-    /// Pool name, referenced by routes and plugins.
-    pub name: String,
-    /// Backends, balanced round-robin.
-    pub backends: Vec<BackendTarget>,
-    /// Connect timeout per attempt.
-    pub connect_timeout: Duration,
-    /// Time from sending the request to the origin's response head.
-    pub timeout: Duration,
-    /// Override of the `Host` sent to the origin; by default the client's `Host` is kept.
-    pub host: Option<String>,
-}
-
 /// A route: requests whose host and path match go to `pool`.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
@@ -296,6 +274,8 @@ pub struct RouteConfig {
     pub plugins: Vec<String>,
     /// Cache rules.
     pub cache: RouteCache,
+    /// Pool used when the route's pool (and its own fallback) has no available backend.
+    pub fallback: Option<String>,
 }
 
 impl Config {
@@ -359,19 +339,14 @@ impl Config {
             limits: Limits::default(),
             log: LogConfig::default(),
             origins: Vec::new(),
-            pools: vec![PoolConfig {
-                name: "default".into(),
-                backends,
-                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-                timeout: DEFAULT_ORIGIN_TIMEOUT,
-                host: None,
-            }],
+            pools: vec![PoolConfig::zero_config(backends)],
             routes: vec![RouteConfig {
                 host: None,
                 path_prefix: "/".into(),
                 pool: "default".into(),
                 plugins: Vec::new(),
                 cache: RouteCache::default(),
+                fallback: None,
             }],
             plugins: Vec::new(),
             cache: CacheConfig::default(),
@@ -396,16 +371,12 @@ impl Config {
     }
 }
 
-/// Default connect timeout to origins.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default deadline of one plugin call.
 pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(50);
 /// Default memory cap of one plugin instance.
 pub const DEFAULT_PLUGIN_MEMORY: usize = 64 * 1024 * 1024;
 /// Default calls per warm plugin instance.
 pub const DEFAULT_MAX_REUSE: u32 = 10_000;
-/// Default time to an origin's response head.
-pub const DEFAULT_ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for NodeSettings {
     fn default() -> Self {

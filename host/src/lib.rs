@@ -8,6 +8,8 @@
 pub mod access_log;
 pub mod admin;
 pub mod body;
+pub mod cache;
+
 pub mod cli;
 pub mod config;
 pub mod demo_origin;

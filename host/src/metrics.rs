@@ -27,6 +27,15 @@ pub struct OriginLabels {
     pub outcome: &'static str,
 }
 
+/// Labels of a cache lookup.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// Route (its path prefix).
+    pub route: String,
+    /// hit, miss, stale, revalidate, coalesced.
+    pub result: &'static str,
+}
+
 /// Every metric of a node.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -42,6 +51,12 @@ pub struct Metrics {
     pub connections: Counter,
     /// TLS handshakes that failed or timed out.
     pub tls_failures: Counter,
+    /// Cache lookups by route and result.
+    pub cache: Family<CacheLabels, Counter>,
+    cache_bytes: Gauge,
+    cache_entries: Gauge,
+    cache_evictions: Gauge,
+    watched: std::sync::OnceLock<std::sync::Arc<crate::cache::Cache>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -66,6 +81,30 @@ impl Metrics {
         let open_connections = Gauge::default();
         let connections = Counter::default();
         let tls_failures = Counter::default();
+        let cache = Family::<CacheLabels, Counter>::default();
+        let cache_bytes = Gauge::default();
+        let cache_entries = Gauge::default();
+        let cache_evictions = Gauge::default();
+        registry.register(
+            "cache_lookups",
+            "Cache lookups, by route and result (hit, miss, stale, revalidate, coalesced)",
+            cache.clone(),
+        );
+        registry.register(
+            "cache_bytes",
+            "Bytes stored in the cache",
+            cache_bytes.clone(),
+        );
+        registry.register(
+            "cache_entries",
+            "Objects stored in the cache",
+            cache_entries.clone(),
+        );
+        registry.register(
+            "cache_evictions",
+            "Objects evicted from the cache for space (total)",
+            cache_evictions.clone(),
+        );
         registry.register(
             "requests",
             "Requests answered, by status class",
@@ -104,7 +143,27 @@ impl Metrics {
             open_connections,
             connections,
             tls_failures,
+            cache,
+            cache_bytes,
+            cache_entries,
+            cache_evictions,
+            watched: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Reports this cache's size and evictions in every encoding.
+    pub fn watch_cache(&self, cache: std::sync::Arc<crate::cache::Cache>) {
+        let _ = self.watched.set(cache);
+    }
+
+    /// Records one cache lookup.
+    pub fn record_cache(&self, route: &str, result: &'static str) {
+        self.cache
+            .get_or_create(&CacheLabels {
+                route: route.to_string(),
+                result,
+            })
+            .inc();
     }
 
     /// Records one answered request.
@@ -129,6 +188,15 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
+        if let Some(c) = self.watched.get() {
+            self.cache_bytes.set(c.weighted_size() as i64);
+            self.cache_entries.set(c.entry_count() as i64);
+            self.cache_evictions.set(
+                c.counters
+                    .evictions
+                    .load(std::sync::atomic::Ordering::Relaxed) as i64,
+            );
+        }
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
         encode(&mut out, &registry).expect("writing to a String cannot fail");

@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::AdminHandler;
 use crate::body::Body;
+use crate::cache::Cache;
 use crate::config::Config;
 use crate::demo_origin::{self, OriginHandle, OriginOptions};
 use crate::error::EdgeError;
@@ -132,6 +133,8 @@ impl Node {
         let engine = PluginEngine::new().map_err(|e| NodeError::Engine(format!("{e:#}")))?;
         let plugins = PluginSet::load(&config, &engine, None).await?;
         let metrics = Arc::new(Metrics::new());
+        let cache = Arc::new(Cache::new(&config.cache));
+        metrics.watch_cache(cache.clone());
         let limits = config.limits.clone();
         let admin_config = config.admin.clone();
         let listener_configs = config.listeners.clone();
@@ -145,6 +148,7 @@ impl Node {
             metrics: metrics.clone(),
             started: Instant::now(),
             engine,
+            cache,
         });
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tracker = TaskTracker::new();
@@ -228,7 +232,7 @@ impl Node {
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace
-    /// period, then stops the built-in origins.
+    /// period, then stops the origin health checks and the built-in origins.
     pub async fn shutdown(self) {
         let _ = self.shutdown_tx.send(true);
         self.tracker.close();
@@ -242,6 +246,7 @@ impl Node {
                 self.tracker.len()
             );
         }
+        self.shared.generation().pools.stop();
         for o in self.origins {
             o.shutdown().await;
         }

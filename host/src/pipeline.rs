@@ -1,6 +1,9 @@
 //! One request's phases, in order. Each phase is a small function whose doc
 //! says when it runs; `handle` strings them together and is the only place
-//! that turns an [`EdgeError`] into a response.
+//! that turns an [`EdgeError`] into a response. The cache phase lives in
+//! [`cached`].
+
+mod cached;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use crate::body::Body;
 use crate::error::{EdgeError, OriginFailure};
 use crate::forwarding;
 use crate::metrics::Metrics;
-use crate::origin::Pool;
+use crate::origin::{self, Affinity, Pool};
 use crate::plugin::{self, ClientFacts, Flow};
 use crate::state::{Generation, Shared};
 
@@ -29,12 +32,30 @@ pub struct ConnInfo {
 }
 
 /// What the phases learn about a request, for the log and metrics.
-struct RequestCtx {
+pub(crate) struct RequestCtx {
     start: Instant,
     method: http::Method,
     path: String,
-    origin: String,
-    cache: &'static str,
+    /// Backend that answered, or `-`.
+    pub(crate) origin: String,
+    /// Cache outcome for the access log.
+    pub(crate) cache: &'static str,
+    /// Host asked for, lower case, without port.
+    pub(crate) host: String,
+}
+
+impl RequestCtx {
+    /// A context for work no client waits for (background revalidation).
+    pub(crate) fn background(method: http::Method, path: String) -> RequestCtx {
+        RequestCtx {
+            start: Instant::now(),
+            method,
+            path,
+            origin: "-".into(),
+            cache: "-",
+            host: String::new(),
+        }
+    }
 }
 
 /// Entry point: runs every phase for one request and always produces a response.
@@ -50,8 +71,9 @@ pub async fn handle(req: Request<Incoming>, conn: ConnInfo, shared: Arc<Shared>)
             .unwrap_or_else(|| "/".into()),
         origin: "-".into(),
         cache: "BYPASS",
+        host: String::new(),
     };
-    let resp = match run(req, conn, &generation, &shared.metrics, &mut ctx).await {
+    let resp = match run(req, conn, &generation, &shared, &mut ctx).await {
         Ok(resp) => resp,
         Err(e) => {
             match e.status().as_u16() {
@@ -77,12 +99,13 @@ pub async fn handle(req: Request<Incoming>, conn: ConnInfo, shared: Arc<Shared>)
 async fn run(
     req: Request<Incoming>,
     conn: ConnInfo,
-    generation: &Generation,
-    metrics: &Metrics,
+    generation: &Arc<Generation>,
+    shared: &Arc<Shared>,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, EdgeError> {
     check_limits(&req, generation)?;
     let host = request_host(&req).unwrap_or_default();
+    ctx.host = host.clone();
     let (route_index, route) = select_route(&req, &host, generation)?;
     let chain = generation.plugins.chain(route_index);
     let (mut parts, body) = req.into_parts();
@@ -94,8 +117,9 @@ async fn run(
     let (flow, seen) =
         plugin::on_request(chain, &mut parts, conn.scheme, &host, &client, &pool_exists).await?;
     let directives = match flow {
-        Flow::Respond(resp) => {
-            ctx.cache = "-";
+        Flow::Respond(mut resp) => {
+            ctx.cache = "PLUGIN";
+            cached::mark_bypass(&mut resp, &generation.config.node.name);
             return Ok(resp);
         }
         Flow::Continue(d) => d,
@@ -104,16 +128,72 @@ async fn run(
     let pool = generation
         .pools
         .get(pool_name)
-        .ok_or_else(|| EdgeError::Internal(format!("missing pool {pool_name}")))?;
-    let upstream = to_upstream(parts, body, conn, generation);
-    let backend = pool.pick()?;
-    ctx.origin = backend.uri.to_string();
-    let resp = forward(pool, &backend, upstream, metrics).await?;
-    let resp = from_upstream(resp, generation);
+        .ok_or_else(|| EdgeError::Internal(format!("missing pool {pool_name}")))?
+        .clone();
+    let resp = if cached::applies(&parts, route) {
+        let phase = cached::CachePhase {
+            shared: shared.clone(),
+            generation: generation.clone(),
+            pool,
+            fallback: route.fallback.clone(),
+            conn,
+            host: host.clone(),
+            route_cache: route.cache.clone(),
+            route_label: route.path_prefix.clone(),
+            variant: directives.cache_variant.clone(),
+            ttl_override: directives.ttl_override,
+        };
+        phase.serve(parts, ctx).await?
+    } else {
+        pass(parts, body, conn, generation, &pool, shared, route, ctx).await?
+    };
     match &seen {
         Some(seen) => plugin::on_response(chain, seen, &client.ip, resp).await,
         None => Ok(resp),
     }
+}
+
+/// Runs for requests the cache does not handle (unsafe methods, bypassed
+/// routes): forwards with the body streamed, and after a successful unsafe
+/// method invalidates what it changed.
+#[expect(clippy::too_many_arguments, reason = "one phase's whole context")]
+async fn pass(
+    parts: http::request::Parts,
+    body: Incoming,
+    conn: ConnInfo,
+    generation: &Arc<Generation>,
+    pool: &Arc<Pool>,
+    shared: &Arc<Shared>,
+    route: &crate::config::RouteConfig,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, EdgeError> {
+    let invalidate =
+        (!parts.method.is_safe()).then(|| cached::invalidation_url(&parts, conn, &ctx.host, route));
+    let limit = generation.config.limits.max_body_bytes;
+    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed();
+    let upstream = to_upstream(parts, body, conn, generation);
+    let pq = upstream.uri().path_and_query().map_or("/", |p| p.as_str());
+    let affinity = Affinity::from_request(&ctx.host, pq, conn.peer.ip());
+    let fallback = route.fallback.as_deref();
+    let resp = forward(
+        generation,
+        pool,
+        fallback,
+        upstream,
+        &affinity,
+        &shared.metrics,
+        ctx,
+    )
+    .await?;
+    if let Some(url) = invalidate
+        && (resp.status().is_success() || resp.status().is_redirection())
+    {
+        let host = ctx.host.clone();
+        cached::invalidate_after_unsafe(&shared.cache, &url, &host, conn, resp.headers()).await;
+    }
+    let mut resp = from_upstream(resp, generation);
+    cached::mark_bypass(&mut resp, &generation.config.node.name);
+    Ok(resp)
 }
 
 /// Runs first: refuses heads over `max_header_bytes` (431) and bodies whose
@@ -185,9 +265,9 @@ fn select_route<'g>(
 /// Builds the request sent to the origin: hop-by-hop fields dropped,
 /// `X-Forwarded-*` and `Via` added, `Host` kept, the body streamed through a
 /// length limit.
-fn to_upstream(
+pub(crate) fn to_upstream(
     mut parts: http::request::Parts,
-    body: Incoming,
+    body: Body,
     conn: ConnInfo,
     generation: &Generation,
 ) -> Request<Body> {
@@ -216,43 +296,55 @@ fn to_upstream(
         .cloned()
         .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
     parts.uri = http::Uri::from(pq);
-    let limit = generation.config.limits.max_body_bytes;
-    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed();
     Request::from_parts(parts, body)
 }
 
-/// Runs on a cache miss: sends the request to the backend and records the outcome.
-async fn forward(
-    pool: &Pool,
-    backend: &crate::origin::Backend,
-    mut upstream: Request<Body>,
+/// Runs on a cache miss: sends the request to the pool (balancing, retries
+/// on another backend, backups and fallback pools; see [`crate::origin`]) and
+/// records the outcome. Every backend down gives [`EdgeError::Unavailable`].
+pub(crate) async fn forward(
+    generation: &Generation,
+    pool: &Arc<Pool>,
+    route_fallback: Option<&str>,
+    upstream: Request<Body>,
+    affinity: &Affinity,
     metrics: &Metrics,
-) -> Result<Response<Incoming>, EdgeError> {
-    if let Some(h) = pool.host_override() {
-        upstream.headers_mut().insert(header::HOST, h.clone());
-    }
-    let result = pool.send(backend, upstream).await;
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, EdgeError> {
+    let result = origin::forward(&generation.pools, pool, route_fallback, upstream, affinity).await;
     let outcome = match &result {
-        Ok(resp) => crate::metrics::status_class(resp.status()),
+        Ok(f) => crate::metrics::status_class(f.response.status()),
         Err(EdgeError::Origin {
             kind: OriginFailure::Timeout,
             ..
         }) => "timeout",
+        Err(EdgeError::Unavailable { .. }) => "unavailable",
         Err(EdgeError::Client { .. }) => "client_abort",
         Err(_) => "error",
     };
     metrics.record_origin(pool.name(), outcome);
-    result
+    match result {
+        Ok(f) => {
+            ctx.origin = f.backend.uri.to_string();
+            Ok(f.response)
+        }
+        Err(e) => {
+            if let EdgeError::Origin { backend, .. } = &e {
+                ctx.origin = backend.clone();
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Runs on the origin's response head: drops hop-by-hop fields, adds `Via`,
 /// and lets the body stream through.
-fn from_upstream(resp: Response<Incoming>, generation: &Generation) -> Response<Body> {
+pub(crate) fn from_upstream(resp: Response<Body>, generation: &Generation) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     let version = parts.version;
     forwarding::remove_hop_by_hop(&mut parts.headers);
     forwarding::add_via(&mut parts.headers, version, &generation.config.node.name);
-    Response::from_parts(parts, body.map_err(Into::into).boxed())
+    Response::from_parts(parts, body)
 }
 
 /// Runs last: metrics and the access log (written when the body ends).

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 
+use crate::cache::Cache;
 use crate::config::{Config, RouteConfig};
 use crate::metrics::Metrics;
 use crate::origin::Pools;
@@ -45,6 +46,8 @@ pub struct Shared {
     pub started: Instant,
     /// The wasmtime engine shared by every generation.
     pub engine: PluginEngine,
+    /// The HTTP cache; it outlives config generations.
+    pub cache: Arc<Cache>,
 }
 
 impl Shared {

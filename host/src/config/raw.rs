@@ -1,8 +1,12 @@
 //! The raw serde mirror of the TOML config file. Every table denies unknown
 //! keys; values that validation must point at are kept `Spanned`.
 
+mod pool;
+
 use serde::Deserialize;
 use toml::Spanned;
+
+pub use pool::*;
 
 /// The whole file as written.
 #[derive(Debug, Deserialize, Default)]
@@ -105,16 +109,6 @@ pub struct RawBuiltinOrigin {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPool {
-    pub name: Spanned<String>,
-    pub backends: Spanned<Vec<Spanned<String>>>,
-    pub connect_timeout: Option<Spanned<String>>,
-    pub timeout: Option<Spanned<String>>,
-    pub host: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub host: Option<Spanned<String>>,
     pub path_prefix: Option<Spanned<String>>,
@@ -122,6 +116,7 @@ pub struct RawRoute {
     #[serde(default)]
     pub plugins: Vec<Spanned<String>>,
     pub cache: Option<RawRouteCache>,
+    pub fallback: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,7 @@
 //! From the raw mirror to typed config, collecting every error with its location.
 
+mod pools;
+
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -374,58 +376,7 @@ pub(super) fn validate(
         });
     }
 
-    let mut pools = Vec::new();
-    let mut pool_names = HashSet::new();
-    for (i, p) in raw.pools.iter().enumerate() {
-        errs.name(
-            &p.name,
-            &format!("pools[{i}].name"),
-            &mut pool_names,
-            "pool",
-        );
-        if p.backends.get_ref().is_empty() {
-            errs.at(
-                &p.backends,
-                &format!("pools[{i}].backends"),
-                "a pool needs at least one backend",
-            );
-        }
-        let mut backends = Vec::new();
-        for (j, b) in p.backends.get_ref().iter().enumerate() {
-            let key = format!("pools[{i}].backends[{j}]");
-            if let Some(name) = b.get_ref().strip_prefix("origin:") {
-                if origin_names.contains(name) {
-                    backends.push(BackendTarget::Builtin(name.to_string()));
-                } else {
-                    errs.at(
-                        b,
-                        &key,
-                        format!("unknown built-in origin \"{name}\" (declare it in [[origins]])"),
-                    );
-                }
-                continue;
-            }
-            match parse_backend_url(b.get_ref()) {
-                Ok(uri) => backends.push(BackendTarget::Url(uri)),
-                Err(msg) => errs.at(b, &key, msg),
-            }
-        }
-        pools.push(PoolConfig {
-            name: p.name.get_ref().clone(),
-            backends,
-            connect_timeout: errs.duration(
-                &p.connect_timeout,
-                &format!("pools[{i}].connect_timeout"),
-                DEFAULT_CONNECT_TIMEOUT,
-            ),
-            timeout: errs.duration(
-                &p.timeout,
-                &format!("pools[{i}].timeout"),
-                DEFAULT_ORIGIN_TIMEOUT,
-            ),
-            host: p.host.as_ref().map(|h| h.get_ref().clone()),
-        });
-    }
+    let (pools, pool_names) = pools::validate_pools(&raw.pools, &mut errs, &origin_names, base);
 
     let plugins = validate_plugins(&raw.plugins, &mut errs, base);
     let plugin_names: HashSet<&str> = plugins.iter().map(|p| p.name.as_str()).collect();
@@ -466,12 +417,22 @@ pub(super) fn validate(
                 format!("unknown pool \"{}\"", r.pool.get_ref()),
             );
         }
+        if let Some(f) = &r.fallback
+            && !pool_names.contains(f.get_ref())
+        {
+            errs.at(
+                f,
+                &format!("routes[{i}].fallback"),
+                format!("unknown pool \"{}\"", f.get_ref()),
+            );
+        }
         routes.push(RouteConfig {
             host: r.host.as_ref().map(|h| h.get_ref().to_ascii_lowercase()),
             path_prefix: prefix,
             pool: r.pool.get_ref().clone(),
             plugins: r.plugins.iter().map(|p| p.get_ref().clone()).collect(),
             cache: route_cache(r.cache.as_ref(), &mut errs, i),
+            fallback: r.fallback.as_ref().map(|f| f.get_ref().clone()),
         });
     }
     if raw.routes.is_empty() && !raw.pools.is_empty() {

@@ -1,78 +1,104 @@
-//! One pool: its backends, a keep-alive client and round-robin selection.
+//! One pool: its backends, balancer, keep-alive client, outlier detection and
+//! retry budget, and one attempt of an exchange with one backend.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
+use http::{Request, Response, header};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::capture_connection;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use super::backend::{Backend, millis_since};
+use super::balance::{Affinity, Balancer};
+use super::connector::{ConnTag, Connector};
+use super::guard::GuardedBody;
+use super::outlier::Outlier;
+use super::retry::RetryBudget;
 use crate::body::Body;
 use crate::config::PoolConfig;
 use crate::error::{EdgeError, OriginFailure};
 
-/// One origin server.
-#[derive(Debug)]
-pub struct Backend {
-    /// Base URL (`http://host:port`).
-    pub uri: http::Uri,
-    /// Requests sent to it.
-    pub requests: AtomicU64,
-    /// Failed exchanges.
-    pub failures: AtomicU64,
+/// Pool-wide counters.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    /// Retries sent (attempts after the first).
+    pub retries: AtomicU64,
+    /// Retries refused by the retry budget.
+    pub retries_denied: AtomicU64,
+    /// Requests answered 503 because no backend (backup or fallback included) was available.
+    pub unavailable: AtomicU64,
+    /// Attempts sent to a backup backend or a fallback pool.
+    pub failovers: AtomicU64,
 }
 
 /// A pool of backends sharing one keep-alive client.
 #[derive(Debug)]
 pub struct Pool {
-    name: String,
+    config: PoolConfig,
     backends: Vec<Arc<Backend>>,
-    next: AtomicUsize,
-    client: Client<HttpConnector, Body>,
-    timeout: Duration,
+    balancer: Balancer,
+    client: Client<Connector, Body>,
+    connector: Connector,
     host: Option<http::HeaderValue>,
+    outlier: Option<Outlier>,
+    pub(super) budget: RetryBudget,
+    epoch: Instant,
+    /// Pool-wide counters.
+    pub stats: PoolStats,
 }
 
 impl Pool {
-    /// Builds a pool from its config and resolved backend URLs.
-    pub fn new(config: &PoolConfig, backends: Vec<http::Uri>) -> Pool {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
+    /// Builds a pool from its config and resolved backend URLs (in config order).
+    pub fn new(config: &PoolConfig, uris: Vec<http::Uri>) -> Result<Pool, String> {
+        let backends: Vec<Arc<Backend>> = uris
+            .into_iter()
+            .zip(&config.backends)
+            .map(|(uri, b)| {
+                Arc::new(Backend::new(
+                    uri,
+                    b.weight,
+                    b.backup,
+                    config.max_connections,
+                ))
+            })
+            .collect();
+        let connector = Connector::new(config.connect_timeout, &config.tls)?;
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .build(connector);
-        Pool {
-            name: config.name.clone(),
-            backends: backends
-                .into_iter()
-                .map(|uri| {
-                    Arc::new(Backend {
-                        uri,
-                        requests: AtomicU64::new(0),
-                        failures: AtomicU64::new(0),
-                    })
-                })
-                .collect(),
-            next: AtomicUsize::new(0),
+            .pool_idle_timeout(config.idle_timeout)
+            .pool_max_idle_per_host(config.max_connections.unwrap_or(1024))
+            .pool_timer(TokioTimer::new())
+            .build(connector.clone());
+        Ok(Pool {
+            balancer: Balancer::new(config.strategy, &backends),
+            backends,
             client,
-            timeout: config.timeout,
+            connector,
             host: config
                 .host
                 .as_ref()
                 .and_then(|h| http::HeaderValue::from_str(h).ok()),
-        }
+            outlier: config.outlier.clone().map(Outlier::new),
+            budget: RetryBudget::new(&config.retry),
+            epoch: Instant::now(),
+            stats: PoolStats::default(),
+            config: config.clone(),
+        })
     }
 
     /// Pool name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.config.name
     }
 
-    /// The backends.
+    /// Its settings.
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    /// The backends, in config order.
     pub fn backends(&self) -> &[Arc<Backend>] {
         &self.backends
     }
@@ -82,24 +108,78 @@ impl Pool {
         self.host.as_ref()
     }
 
-    /// Picks the next backend, round-robin.
-    pub fn pick(&self) -> Result<Arc<Backend>, EdgeError> {
-        if self.backends.is_empty() {
-            return Err(EdgeError::Unavailable {
-                pool: self.name.clone(),
-            });
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.backends.len();
-        Ok(self.backends[i].clone())
+    /// Connections opened to its backends so far.
+    pub fn connections_opened(&self) -> u64 {
+        self.connector.opened()
     }
 
-    /// Sends `req` (whose URI is only a path and query) to `backend` and waits
-    /// for the response head within the pool's timeout. The body streams.
-    pub async fn send(
+    /// Whether `backend` is passively ejected now.
+    pub fn ejected(&self, backend: &Backend) -> bool {
+        backend.ejected_at(millis_since(self.epoch))
+    }
+
+    /// Whether `backend` may take traffic: healthy and not ejected.
+    pub fn available(&self, backend: &Backend) -> bool {
+        backend.healthy() && !self.ejected(backend)
+    }
+
+    /// Whether any backend (backups included) may take traffic.
+    pub fn any_available(&self) -> bool {
+        self.backends.iter().any(|b| self.available(b))
+    }
+
+    /// Picks an available backend of the primary or backup tier that is not in `tried`.
+    pub(super) fn pick(
         &self,
-        backend: &Backend,
-        mut req: http::Request<Body>,
-    ) -> Result<http::Response<hyper::body::Incoming>, EdgeError> {
+        backup: bool,
+        tried: &[Arc<Backend>],
+        affinity: &Affinity,
+    ) -> Option<Arc<Backend>> {
+        let now = millis_since(self.epoch);
+        let base = |i: usize| {
+            let b = &self.backends[i];
+            b.backup == backup
+                && b.healthy()
+                && !b.ejected_at(now)
+                && !tried.iter().any(|t| Arc::ptr_eq(t, b))
+        };
+        let free = |i: usize| base(i) && !self.backends[i].saturated();
+        self.balancer
+            .pick(&self.backends, &free, affinity)
+            .or_else(|| self.balancer.pick(&self.backends, &base, affinity))
+            .map(|i| self.backends[i].clone())
+    }
+
+    /// Records the outcome of one attempt for outlier detection.
+    fn record(&self, backend: &Backend, ok: bool) {
+        if ok {
+            Outlier::success(backend);
+            return;
+        }
+        backend.failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(o) = &self.outlier {
+            o.failure(self.name(), backend, &self.backends, self.epoch);
+        }
+    }
+
+    fn failure(&self, backend: &Backend, kind: OriginFailure, message: String) -> EdgeError {
+        EdgeError::Origin {
+            kind,
+            pool: self.name().to_string(),
+            backend: backend.uri.to_string(),
+            message,
+        }
+    }
+
+    /// One attempt: sends `req` (whose URI is only a path and query) to
+    /// `backend` and waits for the response head within the first-byte
+    /// timeout (and the total deadline). The body streams.
+    pub(super) async fn send(
+        &self,
+        backend: &Arc<Backend>,
+        mut req: Request<Body>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Response<Body>, EdgeError> {
         let path = req
             .uri()
             .path_and_query()
@@ -111,47 +191,95 @@ impl Pool {
         })?);
         *req.uri_mut() =
             http::Uri::from_parts(parts).map_err(|e| EdgeError::Internal(e.to_string()))?;
-        backend.requests.fetch_add(1, Ordering::Relaxed);
-        let fail = |kind, message: String| {
-            backend.failures.fetch_add(1, Ordering::Relaxed);
-            EdgeError::Origin {
-                kind,
-                pool: self.name.clone(),
-                backend: backend.uri.to_string(),
-                message,
-            }
+        if let Some(h) = &self.host {
+            req.headers_mut().insert(header::HOST, h.clone());
+        }
+        let permit = match &backend.limit {
+            None => None,
+            Some(sem) => match sem.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    let wait = tokio::time::timeout(
+                        self.config.connect_timeout,
+                        sem.clone().acquire_owned(),
+                    );
+                    match wait.await {
+                        Ok(Ok(p)) => Some(p),
+                        _ => {
+                            // Busy, not broken: no outlier penalty, and nothing was sent.
+                            return Err(self.failure(
+                                backend,
+                                OriginFailure::Connect,
+                                "every allowed connection is busy (max_connections)".into(),
+                            ));
+                        }
+                    }
+                }
+            },
         };
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => Err(fail(
-                OriginFailure::Timeout,
-                format!("no response within {:?}", self.timeout),
-            )),
-            Ok(Err(e)) if e.is_connect() => Err(fail(OriginFailure::Connect, error_chain(&e))),
+        let capture = capture_connection(&mut req);
+        let in_flight = backend.start_request();
+        let started = Instant::now();
+        let mut limit = self.config.timeout;
+        if let Some(d) = deadline {
+            limit = limit.min(d.saturating_duration_since(tokio::time::Instant::now()));
+        }
+        let result = tokio::time::timeout(limit, self.client.request(req)).await;
+        let resp = match result {
+            Err(_) => {
+                self.record(backend, false);
+                return Err(self.failure(
+                    backend,
+                    OriginFailure::Timeout,
+                    format!("no response within {limit:?}"),
+                ));
+            }
             Ok(Err(e)) => {
                 // A request body the client failed to send (too large, cut off) is the client's fault.
                 if let Some(status) = client_body_status(&e) {
                     return Err(EdgeError::client(status, "request body rejected"));
                 }
-                Err(fail(OriginFailure::Protocol, error_chain(&e)))
+                self.record(backend, false);
+                let kind = if e.is_connect() {
+                    OriginFailure::Connect
+                } else {
+                    OriginFailure::Protocol
+                };
+                return Err(self.failure(backend, kind, error_chain(&e)));
             }
-            Ok(Ok(resp)) => Ok(resp),
+            Ok(Ok(resp)) => resp,
+        };
+        backend.observe_latency(started.elapsed());
+        self.record(backend, !resp.status().is_server_error());
+        if let Some(tag) = resp.extensions().get::<ConnTag>() {
+            if tag.uses.fetch_add(1, Ordering::Relaxed) == 0 {
+                backend.conn_new.fetch_add(1, Ordering::Relaxed);
+            } else {
+                backend.conn_reused.fetch_add(1, Ordering::Relaxed);
+            }
+            if tag.created.elapsed() >= self.config.max_connection_lifetime
+                && let Some(conn) = capture.connection_metadata().as_ref()
+            {
+                conn.poison();
+            }
         }
+        Ok(resp.map(|b| GuardedBody::new(b, deadline, in_flight, permit).boxed()))
     }
 }
 
-/// If the error came from the client's request body, the status to answer.
+/// If the error came from the client's request body, the status to answer:
+/// 413 over the body limit, 400 when the body broke off.
 fn client_body_status(e: &(dyn std::error::Error + 'static)) -> Option<http::StatusCode> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err
-            .downcast_ref::<http_body_util::LengthLimitError>()
-            .is_some()
-        {
-            return Some(http::StatusCode::PAYLOAD_TOO_LARGE);
-        }
-        cur = err.source();
+    let chain = || std::iter::successors(Some(e), |err| err.source());
+    if chain().any(|err| err.is::<http_body_util::LengthLimitError>()) {
+        return Some(http::StatusCode::PAYLOAD_TOO_LARGE);
     }
-    None
+    chain()
+        .any(|err| {
+            err.downcast_ref::<hyper::Error>()
+                .is_some_and(|h| h.is_user())
+        })
+        .then_some(http::StatusCode::BAD_REQUEST)
 }
 
 /// `outer: inner: innermost` for logs.

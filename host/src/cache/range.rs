@@ -1,0 +1,627 @@
+//! Byte-range requests answered from a stored full response (RFC 9110 §14).
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use http::header::{
+    CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, DATE, ETAG, IF_RANGE,
+    LAST_MODIFIED, RANGE, TRANSFER_ENCODING,
+};
+use http::{HeaderMap, HeaderValue, StatusCode};
+
+use super::conditional::parse_entity_tag;
+use super::directives::trim_ows;
+
+/// Most ranges honoured in one request; more and the `Range` is ignored.
+pub const MAX_RANGES: usize = 16;
+
+/// How to answer a request's `Range`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// No usable `Range` (absent, not `bytes`, invalid, abusive, or `If-Range`
+    /// does not match): serve the full response with 200.
+    None,
+    /// Serve these byte ranges (half-open, within the length, in request
+    /// order, non-overlapping) with 206.
+    Satisfiable(Vec<Range<u64>>),
+    /// No range overlaps the representation: 416 (see [`unsatisfiable`]).
+    Unsatisfiable,
+}
+
+/// Digits as a saturating `u64`; `None` if not `1*DIGIT`.
+fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some(s.bytes().fold(0u64, |v, c| {
+        v.saturating_mul(10).saturating_add(u64::from(c - b'0'))
+    }))
+}
+
+fn single_date(headers: &HeaderMap, name: http::HeaderName) -> Option<std::time::SystemTime> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    httpdate::parse_http_date(first.to_str().ok()?.trim()).ok()
+}
+
+/// `If-Range` (RFC 9110 §13.1.5): true when absent or when it matches the
+/// stored response: an entity tag by strong comparison, or a date exactly
+/// equal to a strong `Last-Modified` (at least one second before `Date`).
+fn if_range_holds(req_headers: &HeaderMap, stored: &HeaderMap) -> bool {
+    let mut values = req_headers.get_all(IF_RANGE).iter();
+    let Some(value) = values.next() else {
+        return true;
+    };
+    if values.next().is_some() {
+        return false;
+    }
+    let v = trim_ows(value.as_bytes());
+    if v.starts_with(b"\"") || v.starts_with(b"W/") {
+        let Some(wanted) = parse_entity_tag(value) else {
+            return false;
+        };
+        return stored
+            .get(ETAG)
+            .and_then(parse_entity_tag)
+            .is_some_and(|etag| etag.strong_eq(&wanted));
+    }
+    let Some(wanted) = value
+        .to_str()
+        .ok()
+        .and_then(|s| httpdate::parse_http_date(s.trim()).ok())
+    else {
+        return false;
+    };
+    match (
+        single_date(stored, LAST_MODIFIED),
+        single_date(stored, DATE),
+    ) {
+        (Some(lm), Some(date)) => {
+            lm == wanted && date.duration_since(lm).is_ok_and(|d| d.as_secs() >= 1)
+        }
+        _ => false,
+    }
+}
+
+/// Parses the request's `Range` against a stored representation of `len`
+/// bytes, honouring `If-Range` against the stored headers. Call it for GET
+/// only (RFC 9110 §14.2).
+///
+/// Invalid syntax, a unit other than `bytes`, several `Range` lines, more
+/// than [`MAX_RANGES`] ranges or overlapping ranges yield
+/// [`RangeRequest::None`] (serve the full response, which RFC 9110 §14.2
+/// allows). An empty representation ignores `Range` too.
+pub fn parse_range(req_headers: &HeaderMap, stored_headers: &HeaderMap, len: u64) -> RangeRequest {
+    let mut values = req_headers.get_all(RANGE).iter();
+    let Some(value) = values.next() else {
+        return RangeRequest::None;
+    };
+    if values.next().is_some() || !if_range_holds(req_headers, stored_headers) {
+        return RangeRequest::None;
+    }
+    parse_range_value(value, len).unwrap_or(RangeRequest::None)
+}
+
+fn parse_range_value(value: &HeaderValue, len: u64) -> Option<RangeRequest> {
+    let s = value.to_str().ok()?.trim_matches([' ', '\t']);
+    let (unit, set) = s.split_once('=')?;
+    if !unit.eq_ignore_ascii_case("bytes") {
+        return None;
+    }
+    let mut ranges: Vec<Range<u64>> = Vec::new();
+    let mut specs = 0usize;
+    for spec in set.split(',') {
+        let spec = spec.trim_matches([' ', '\t']);
+        if spec.is_empty() {
+            continue;
+        }
+        specs += 1;
+        if specs > MAX_RANGES {
+            return None;
+        }
+        let (first, last) = spec.split_once('-')?;
+        if first.is_empty() {
+            let suffix = digits(last)?;
+            if suffix > 0 && len > 0 {
+                ranges.push(len - suffix.min(len)..len);
+            }
+            continue;
+        }
+        let first = digits(first)?;
+        let last = if last.is_empty() {
+            None
+        } else {
+            Some(digits(last)?)
+        };
+        if last.is_some_and(|last| last < first) {
+            return None;
+        }
+        if first < len {
+            let end = last.map_or(len, |last| last.saturating_add(1).min(len));
+            ranges.push(first..end);
+        }
+    }
+    if specs == 0 || len == 0 {
+        return None;
+    }
+    if ranges.is_empty() {
+        return Some(RangeRequest::Unsatisfiable);
+    }
+    let mut sorted = ranges.clone();
+    sorted.sort_unstable_by_key(|r| r.start);
+    if sorted.windows(2).any(|w| w[1].start < w[0].end) {
+        return None;
+    }
+    Some(RangeRequest::Satisfiable(ranges))
+}
+
+fn to_usize(v: u64, max: usize) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX).min(max)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, _)) = needle.split_first() else {
+        return true;
+    };
+    let mut i = 0;
+    while let Some(pos) = haystack[i..].iter().position(|&c| c == first) {
+        let at = i + pos;
+        if haystack[at..].starts_with(needle) {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
+}
+
+fn boundary_for(total: u64, ranges: &[Range<usize>], salt: u64) -> String {
+    // FNV-1a over the request shape: deterministic, checked against content.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |v: u64| {
+        for b in v.to_le_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    mix(total);
+    mix(salt);
+    for r in ranges {
+        mix(r.start as u64);
+        mix(r.end as u64);
+    }
+    format!("brink-byteranges-{h:016x}")
+}
+
+/// Builds a 206 from a stored full response (its headers and body) for
+/// `ranges` (from [`parse_range`]), without copying the body:
+///
+/// - one range: `Content-Range` and the slice;
+/// - several: `multipart/byteranges` with a boundary absent from the parts,
+///   each part with `Content-Type` and `Content-Range`;
+/// - none (after clamping to the body): 200 with the whole body.
+///
+/// `Content-Length` is set; `Transfer-Encoding` and whole-content digests are
+/// dropped. The returned chunks are the body, in order.
+pub fn partial_response(
+    status_headers: &HeaderMap,
+    body: &Bytes,
+    ranges: &[Range<u64>],
+) -> (StatusCode, HeaderMap, Vec<Bytes>) {
+    let total = body.len() as u64;
+    let ranges: Vec<Range<usize>> = ranges
+        .iter()
+        .map(|r| to_usize(r.start, body.len())..to_usize(r.end, body.len()))
+        .filter(|r| r.start < r.end)
+        .collect();
+    let mut headers = status_headers.clone();
+    for name in [CONTENT_LENGTH, CONTENT_RANGE, TRANSFER_ENCODING] {
+        headers.remove(name);
+    }
+    for name in ["content-digest", "digest", "content-md5"] {
+        headers.remove(name);
+    }
+    match ranges.as_slice() {
+        [] => {
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(total));
+            (StatusCode::OK, headers, vec![body.clone()])
+        }
+        [r] => {
+            let content_range = format!("bytes {}-{}/{total}", r.start, r.end - 1);
+            headers.insert(
+                CONTENT_RANGE,
+                HeaderValue::from_str(&content_range).expect("ascii"),
+            );
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(r.len()));
+            (
+                StatusCode::PARTIAL_CONTENT,
+                headers,
+                vec![body.slice(r.clone())],
+            )
+        }
+        _ => {
+            let mut salt = 0;
+            let boundary = loop {
+                let b = boundary_for(total, &ranges, salt);
+                let delimiter = format!("--{b}");
+                if salt >= 64
+                    || !ranges
+                        .iter()
+                        .any(|r| contains(&body[r.clone()], delimiter.as_bytes()))
+                {
+                    break b;
+                }
+                salt += 1;
+            };
+            let mut part_fields = String::new();
+            for name in [CONTENT_TYPE, CONTENT_ENCODING] {
+                if let Some(v) = headers.get(&name).and_then(|v| v.to_str().ok()) {
+                    part_fields.push_str(&format!("{}: {v}\r\n", canonical(&name)));
+                }
+            }
+            headers.remove(CONTENT_ENCODING);
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_str(&format!("multipart/byteranges; boundary={boundary}"))
+                    .expect("ascii"),
+            );
+            let mut chunks = Vec::with_capacity(ranges.len() * 2 + 1);
+            let mut length = 0usize;
+            for (i, r) in ranges.iter().enumerate() {
+                let head = format!(
+                    "{}--{boundary}\r\n{part_fields}Content-Range: bytes {}-{}/{total}\r\n\r\n",
+                    if i == 0 { "" } else { "\r\n" },
+                    r.start,
+                    r.end - 1,
+                );
+                length += head.len() + r.len();
+                chunks.push(Bytes::from(head));
+                chunks.push(body.slice(r.clone()));
+            }
+            let tail = format!("\r\n--{boundary}--\r\n");
+            length += tail.len();
+            chunks.push(Bytes::from(tail));
+            headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+            (StatusCode::PARTIAL_CONTENT, headers, chunks)
+        }
+    }
+}
+
+fn canonical(name: &http::HeaderName) -> &'static str {
+    if name == CONTENT_ENCODING {
+        "Content-Encoding"
+    } else {
+        "Content-Type"
+    }
+}
+
+/// A 416 for a representation of `len` bytes: `Content-Range: bytes */len`.
+pub fn unsatisfiable(len: u64) -> (StatusCode, HeaderMap) {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_RANGE,
+        HeaderValue::from_str(&format!("bytes */{len}")).expect("ascii"),
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(0u64));
+    (StatusCode::RANGE_NOT_SATISFIABLE, headers)
+}
+
+#[cfg(test)]
+#[allow(clippy::single_range_in_vec_init, clippy::reversed_empty_ranges)]
+mod tests {
+    use super::*;
+
+    fn hm(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    fn pr(range: &str, len: u64) -> RangeRequest {
+        parse_range(&hm(&[("range", range)]), &HeaderMap::new(), len)
+    }
+
+    fn sat(v: &[Range<u64>]) -> RangeRequest {
+        RangeRequest::Satisfiable(v.to_vec())
+    }
+
+    #[test]
+    fn single_ranges() {
+        assert_eq!(pr("bytes=0-9", 100), sat(&[0..10]));
+        assert_eq!(pr("bytes=10-", 100), sat(&[10..100]));
+        assert_eq!(pr("bytes=-10", 100), sat(&[90..100]));
+        assert_eq!(pr("bytes=-1000", 100), sat(&[0..100]));
+        assert_eq!(pr("bytes=90-1000", 100), sat(&[90..100]));
+        assert_eq!(pr("bytes=99-99", 100), sat(&[99..100]));
+        assert_eq!(pr("Bytes=0-0", 100), sat(&[0..1]));
+        assert_eq!(pr(" bytes=0-1 ,", 100), sat(&[0..2]));
+        assert_eq!(pr("bytes=0-99999999999999999999999", 100), sat(&[0..100]));
+    }
+
+    #[test]
+    fn unsatisfiable_ranges() {
+        assert_eq!(pr("bytes=100-", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(pr("bytes=-0", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(pr("bytes=200-300, 150-", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            pr("bytes=99999999999999999999999-", 100),
+            RangeRequest::Unsatisfiable
+        );
+        // Partly satisfiable: the satisfiable ones are served.
+        assert_eq!(pr("bytes=200-300, 0-1", 100), sat(&[0..2]));
+        // Empty representation: Range ignored.
+        assert_eq!(pr("bytes=0-", 0), RangeRequest::None);
+    }
+
+    #[test]
+    fn invalid_ranges_are_ignored() {
+        for bad in [
+            "bytes=5-1",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=",
+            "bytes=,,",
+            "bytes=1",
+            "bytes=--5",
+            "bytes=-5-",
+            "bytes=+1-2",
+            "bytes=1 -2",
+            "bytes 0-1",
+            "items=0-1",
+            "bytes=0x10-20",
+            "=0-1",
+        ] {
+            assert_eq!(pr(bad, 100), RangeRequest::None, "{bad}");
+        }
+        let two = hm(&[("range", "bytes=0-1"), ("range", "bytes=2-3")]);
+        assert_eq!(
+            parse_range(&two, &HeaderMap::new(), 100),
+            RangeRequest::None
+        );
+    }
+
+    #[test]
+    fn multiple_and_abusive_ranges() {
+        assert_eq!(
+            pr("bytes=0-9, 20-29,-5", 100),
+            sat(&[0..10, 20..30, 95..100])
+        );
+        assert_eq!(pr("bytes=50-59, 0-9", 100), sat(&[50..60, 0..10]));
+        // Overlap → serve whole.
+        assert_eq!(pr("bytes=0-50, 40-60", 100), RangeRequest::None);
+        assert_eq!(pr("bytes=0-, 0-", 100), RangeRequest::None);
+        assert_eq!(pr("bytes=-10, 95-", 100), RangeRequest::None);
+        // Adjacent is fine.
+        assert_eq!(pr("bytes=0-9, 10-19", 100), sat(&[0..10, 10..20]));
+        // Too many.
+        let many: Vec<String> = (0..17).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
+        assert_eq!(
+            pr(&format!("bytes={}", many.join(",")), 1000),
+            RangeRequest::None
+        );
+        let ok: Vec<String> = (0..16).map(|i| format!("{}-{}", i * 2, i * 2)).collect();
+        assert!(
+            matches!(pr(&format!("bytes={}", ok.join(",")), 1000), RangeRequest::Satisfiable(v) if v.len() == 16)
+        );
+        // A huge header is rejected without quadratic work.
+        let huge = format!("bytes={}", "0-0,".repeat(100_000));
+        assert_eq!(pr(&huge, 1000), RangeRequest::None);
+    }
+
+    #[test]
+    fn if_range() {
+        let stored = hm(&[
+            ("etag", "\"v1\""),
+            ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+            ("date", "Mon, 01 Jan 2024 00:00:05 GMT"),
+        ]);
+        let p = |pairs: &[(&str, &str)]| {
+            let mut h = hm(pairs);
+            h.insert(RANGE, HeaderValue::from_static("bytes=0-0"));
+            parse_range(&h, &stored, 10)
+        };
+        assert_eq!(p(&[("if-range", "\"v1\"")]), sat(&[0..1]));
+        assert_eq!(p(&[("if-range", "\"v2\"")]), RangeRequest::None);
+        assert_eq!(p(&[("if-range", "W/\"v1\"")]), RangeRequest::None);
+        assert_eq!(
+            p(&[("if-range", "Mon, 01 Jan 2024 00:00:00 GMT")]),
+            sat(&[0..1])
+        );
+        assert_eq!(
+            p(&[("if-range", "Mon, 01 Jan 2024 00:00:01 GMT")]),
+            RangeRequest::None
+        );
+        assert_eq!(p(&[("if-range", "garbage")]), RangeRequest::None);
+        assert_eq!(
+            p(&[("if-range", "\"v1\""), ("if-range", "\"v1\"")]),
+            RangeRequest::None
+        );
+        // Weak stored ETag never matches.
+        let weak = hm(&[
+            ("etag", "W/\"v1\""),
+            ("range", "bytes=0-0"),
+            ("if-range", "\"v1\""),
+        ]);
+        assert_eq!(
+            parse_range(&weak, &hm(&[("etag", "W/\"v1\"")]), 10),
+            RangeRequest::None
+        );
+        // Last-Modified not strong (same second as Date).
+        let weak_lm = hm(&[
+            ("last-modified", "Mon, 01 Jan 2024 00:00:00 GMT"),
+            ("date", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ]);
+        let req = hm(&[
+            ("range", "bytes=0-0"),
+            ("if-range", "Mon, 01 Jan 2024 00:00:00 GMT"),
+        ]);
+        assert_eq!(parse_range(&req, &weak_lm, 10), RangeRequest::None);
+    }
+
+    #[test]
+    fn single_part_response() {
+        let body = Bytes::from_static(b"0123456789");
+        let stored = hm(&[
+            ("content-type", "text/plain"),
+            ("content-length", "10"),
+            ("etag", "\"e\""),
+        ]);
+        let (status, h, chunks) = partial_response(&stored, &body, &[2..5]);
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(h[CONTENT_RANGE], "bytes 2-4/10");
+        assert_eq!(h[CONTENT_LENGTH], "3");
+        assert_eq!(h[CONTENT_TYPE], "text/plain");
+        assert_eq!(h[ETAG], "\"e\"");
+        assert_eq!(chunks, vec![Bytes::from_static(b"234")]);
+        // Zero-copy: the slice points into the original buffer.
+        assert_eq!(chunks[0].as_ptr(), body[2..].as_ptr());
+    }
+
+    #[test]
+    fn multipart_response() {
+        let body = Bytes::from_static(b"0123456789");
+        let stored = hm(&[("content-type", "text/plain"), ("content-length", "10")]);
+        let (status, h, chunks) = partial_response(&stored, &body, &[0..2, 8..10]);
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+        let ct = h[CONTENT_TYPE].to_str().unwrap();
+        let boundary = ct.strip_prefix("multipart/byteranges; boundary=").unwrap();
+        let all: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        let text = String::from_utf8(all.clone()).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/10\r\n\r\n01\r\n--{boundary}\r\nContent-Type: text/plain\r\nContent-Range: bytes 8-9/10\r\n\r\n89\r\n--{boundary}--\r\n"
+            )
+        );
+        assert_eq!(h[CONTENT_LENGTH], all.len().to_string().as_str());
+        assert!(!h.contains_key(CONTENT_RANGE));
+    }
+
+    #[test]
+    fn multipart_boundary_avoids_content() {
+        // The body contains the boundary that would be chosen first.
+        let len = "--brink-byteranges-".len() + 16;
+        let ranges = [0..len, len..len + 2];
+        let first = boundary_for((len + 2) as u64, &ranges, 0);
+        let body = Bytes::from(format!("--{first}xy"));
+        assert_eq!(body.len(), len + 2);
+        let (_, h, _) = partial_response(
+            &HeaderMap::new(),
+            &body,
+            &[0..len as u64, len as u64..len as u64 + 2],
+        );
+        let ct = h[CONTENT_TYPE].to_str().unwrap();
+        let chosen = ct.strip_prefix("multipart/byteranges; boundary=").unwrap();
+        assert_ne!(chosen, first);
+        assert!(!contains(&body, format!("--{chosen}").as_bytes()));
+    }
+
+    #[test]
+    fn out_of_bounds_ranges_never_panic() {
+        let body = Bytes::from_static(b"abc");
+        let (status, h, chunks) = partial_response(
+            &HeaderMap::new(),
+            &body,
+            &[5..10, 2..1, u64::MAX - 1..u64::MAX],
+        );
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(h[CONTENT_LENGTH], "3");
+        assert_eq!(chunks, vec![body.clone()]);
+        let (status, h, chunks) = partial_response(&HeaderMap::new(), &body, &[1..100]);
+        assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(h[CONTENT_RANGE], "bytes 1-2/3");
+        assert_eq!(chunks, vec![Bytes::from_static(b"bc")]);
+    }
+
+    #[test]
+    fn multipart_moves_content_encoding_into_parts() {
+        let body = Bytes::from_static(b"0123456789");
+        let stored = hm(&[
+            ("content-encoding", "gzip"),
+            ("digest", "x"),
+            ("transfer-encoding", "chunked"),
+        ]);
+        let (_, h, chunks) = partial_response(&stored, &body, &[0..1, 2..3]);
+        assert!(
+            !h.contains_key(CONTENT_ENCODING)
+                && !h.contains_key("digest")
+                && !h.contains_key(TRANSFER_ENCODING)
+        );
+        assert!(String::from_utf8_lossy(&chunks[0]).contains("Content-Encoding: gzip\r\n"));
+    }
+
+    #[test]
+    fn unsatisfiable_response() {
+        let (status, h) = unsatisfiable(1234);
+        assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
+        assert_eq!(h[CONTENT_RANGE], "bytes */1234");
+    }
+
+    #[test]
+    fn range_fuzz() {
+        const PIECES: &[&str] = &[
+            "0",
+            "1",
+            "5",
+            "9",
+            "42",
+            "999",
+            "99999999999999999999999",
+            "-",
+            ",",
+            " ",
+            "=",
+            "x",
+        ];
+        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut satisfiable, mut unsatisfiable) = (0, 0);
+        for _ in 0..5000 {
+            let len = next() % 1200;
+            let body = Bytes::from(vec![b'y'; len as usize]);
+            let mut spec = String::from("bytes=");
+            for _ in 0..(next() % 12) {
+                spec.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+            }
+            let req = hm(&[("range", &spec)]);
+            match parse_range(&req, &HeaderMap::new(), len) {
+                RangeRequest::Satisfiable(ranges) => {
+                    satisfiable += 1;
+                    assert!(!ranges.is_empty() && ranges.len() <= MAX_RANGES, "{spec}");
+                    assert!(
+                        ranges.iter().all(|r| r.start < r.end && r.end <= len),
+                        "{spec}"
+                    );
+                    let mut sorted = ranges.clone();
+                    sorted.sort_by_key(|r| r.start);
+                    assert!(sorted.windows(2).all(|w| w[0].end <= w[1].start), "{spec}");
+                    let (status, h, chunks) = partial_response(&HeaderMap::new(), &body, &ranges);
+                    assert_eq!(status, StatusCode::PARTIAL_CONTENT);
+                    let total: usize = chunks.iter().map(|c| c.len()).sum();
+                    assert_eq!(h[CONTENT_LENGTH], total.to_string().as_str());
+                }
+                RangeRequest::Unsatisfiable => {
+                    unsatisfiable += 1;
+                    assert!(len > 0);
+                }
+                RangeRequest::None => {}
+            }
+        }
+        assert!(
+            satisfiable > 100 && unsatisfiable > 10,
+            "{satisfiable} {unsatisfiable}"
+        );
+    }
+}

@@ -1,0 +1,870 @@
+//! The cache phase: look up, serve fresh, revalidate stale, coalesce misses,
+//! store what RFC 9111 allows, and say what happened in `Cache-Status`.
+//! Runs after the request plugins (so their cache variant is in the key) and
+//! before the response plugins (so what is stored is never a personalised
+//! copy).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+
+use super::{ConnInfo, RequestCtx, forward, from_upstream, to_upstream};
+use crate::body::{Body, empty, full};
+use crate::cache::coalesce_wait;
+use crate::cache::conditional::{
+    client_not_modified, not_modified_response_headers, precondition_failed,
+};
+use crate::cache::policy::{self, RequestDecision, Storability, StoreRules, Vary};
+use crate::cache::range::{self, RangeRequest};
+use crate::cache::status::{self, CacheStatus, Fwd};
+use crate::cache::{Cache, CacheKey, Entry, FillOutcome, Join};
+use crate::config::{RouteCache, RouteConfig};
+use crate::error::EdgeError;
+use crate::forwarding;
+use crate::origin::{Affinity, Pool};
+use crate::state::{Generation, Shared};
+
+/// Request fields that are the client's own business, not the fill's: a fill
+/// fetches the whole, unconditional object, and the client's conditions and
+/// ranges are answered from the stored copy.
+const CLIENT_ONLY: [HeaderName; 6] = [
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_RANGE,
+    header::RANGE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+];
+
+use http::HeaderName;
+
+/// Whether the cache handles this request: GET or HEAD on a route with the
+/// cache enabled, without a request body.
+pub(super) fn applies(parts: &http::request::Parts, route: &RouteConfig) -> bool {
+    let bodyless = !parts.headers.contains_key(header::TRANSFER_ENCODING)
+        && parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+    route.cache.enabled && (parts.method == Method::GET || parts.method == Method::HEAD) && bodyless
+}
+
+/// Adds `Cache-Status: <node>; fwd=bypass` to a response the cache did not handle.
+pub(super) fn mark_bypass(resp: &mut Response<Body>, node: &str) {
+    let member = CacheStatus {
+        cache: node.to_string(),
+        fwd: Some(Fwd::Bypass),
+        fwd_status: Some(resp.status().as_u16()),
+        ..Default::default()
+    };
+    status::append(resp.headers_mut(), &member);
+}
+
+/// The URL key of an unsafe request's target, for invalidation.
+pub(super) fn invalidation_url(
+    parts: &http::request::Parts,
+    conn: ConnInfo,
+    host: &str,
+    route: &RouteConfig,
+) -> Arc<str> {
+    CacheKey::new(
+        conn.scheme,
+        host,
+        parts.uri.path(),
+        parts.uri.query(),
+        route.cache.query,
+        None,
+    )
+    .url
+}
+
+/// After a successful unsafe method: invalidates the target URI and the
+/// same-origin `Location` / `Content-Location` (RFC 9111 §4.4).
+pub(super) async fn invalidate_after_unsafe(
+    cache: &Cache,
+    url: &str,
+    host: &str,
+    conn: ConnInfo,
+    resp_headers: &HeaderMap,
+) {
+    let mut n = cache.invalidate_url(url).await;
+    for path in policy::invalidation_targets(host, resp_headers) {
+        let target = format!("{}://{}{}", conn.scheme, host, path);
+        n += cache.invalidate_url(&target).await;
+    }
+    if n > 0 {
+        tracing::debug!(url, entries = n, "invalidated after unsafe method");
+    }
+}
+
+/// Everything the cache phase needs; owned so background revalidation can
+/// take it along.
+#[derive(Clone)]
+pub(super) struct CachePhase {
+    pub shared: Arc<Shared>,
+    pub generation: Arc<Generation>,
+    pub pool: Arc<Pool>,
+    pub fallback: Option<String>,
+    pub conn: ConnInfo,
+    pub host: String,
+    pub route_cache: RouteCache,
+    pub route_label: String,
+    pub variant: Option<String>,
+    pub ttl_override: Option<u32>,
+}
+
+/// A response being answered, with its `Cache-Status` member.
+struct Answer {
+    resp: Response<Body>,
+    status: CacheStatus,
+    log: &'static str,
+}
+
+impl CachePhase {
+    fn cache(&self) -> &Cache {
+        &self.shared.cache
+    }
+
+    fn node(&self) -> &str {
+        &self.generation.config.node.name
+    }
+
+    fn rules(&self) -> StoreRules {
+        let c = &self.generation.config.cache;
+        StoreRules {
+            allow_set_cookie: self.route_cache.allow_set_cookie,
+            cache_statuses: self.route_cache.statuses.clone(),
+            force_ttl: self
+                .ttl_override
+                .map(|s| Duration::from_secs(u64::from(s)))
+                .or(self.route_cache.force_ttl),
+            default_stale_while_revalidate: c.stale_while_revalidate,
+            default_stale_if_error: c.stale_if_error,
+            ..StoreRules::default()
+        }
+    }
+
+    fn key(&self, parts: &http::request::Parts) -> CacheKey {
+        CacheKey::new(
+            self.conn.scheme,
+            &self.host,
+            parts.uri.path(),
+            parts.uri.query(),
+            self.route_cache.query,
+            self.variant.as_deref(),
+        )
+    }
+
+    /// Sends a request to the pool (balancing, retries, fallback).
+    async fn fetch(
+        &self,
+        upstream: Request<Body>,
+        ctx: &mut RequestCtx,
+    ) -> Result<Response<Body>, EdgeError> {
+        let pq = upstream
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let affinity = Affinity::from_request(&self.host, &pq, self.conn.peer.ip());
+        forward(
+            &self.generation,
+            &self.pool,
+            self.fallback.as_deref(),
+            upstream,
+            &affinity,
+            &self.shared.metrics,
+            ctx,
+        )
+        .await
+    }
+
+    fn new_status(&self) -> CacheStatus {
+        CacheStatus {
+            cache: self.node().to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn count(&self, result: &'static str) {
+        self.shared.metrics.record_cache(&self.route_label, result);
+    }
+
+    /// Runs the cache phase for one request.
+    pub(super) async fn serve(
+        self,
+        parts: http::request::Parts,
+        ctx: &mut RequestCtx,
+    ) -> Result<Response<Body>, EdgeError> {
+        let key = self.key(&parts);
+        let vary = self.cache().vary_fields(&key.primary);
+        let full_key = key.full(vary.as_deref().unwrap_or(&[]), &parts.headers);
+        let request_no_store = policy::request_no_store(&parts.headers);
+        let now = SystemTime::now();
+        let stored = if request_no_store {
+            None
+        } else {
+            self.cache().get(&full_key).await
+        };
+        let answer = match stored {
+            Some(entry) => {
+                self.with_entry(&parts, &key, full_key.clone(), entry, now, ctx)
+                    .await?
+            }
+            None if policy::only_if_cached(&parts.headers) => {
+                let mut status = self.new_status();
+                status.fwd = Some(Fwd::Miss);
+                status.detail = Some("only-if-cached".into());
+                self.count("miss");
+                let mut resp = crate::body::text_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "504 not in cache (only-if-cached)",
+                );
+                resp.headers_mut().remove(header::CACHE_CONTROL);
+                Answer {
+                    resp,
+                    status,
+                    log: "MISS",
+                }
+            }
+            None => {
+                let fwd = if vary.is_some() {
+                    Fwd::VaryMiss
+                } else {
+                    Fwd::UriMiss
+                };
+                self.fill(&parts, &key, full_key.clone(), fwd, request_no_store, ctx)
+                    .await?
+            }
+        };
+        let Answer {
+            mut resp,
+            mut status,
+            log,
+        } = answer;
+        if self.generation.config.cache.debug_key {
+            status.key = Some(full_key.replace('\u{1f}', " "));
+        }
+        status::append(resp.headers_mut(), &status);
+        ctx.cache = log;
+        Ok(resp)
+    }
+
+    /// A stored entry exists: serve it, or revalidate it, as RFC 9111 and the
+    /// request's directives decide.
+    async fn with_entry(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        full_key: Arc<str>,
+        entry: Arc<Entry>,
+        now: SystemTime,
+        ctx: &mut RequestCtx,
+    ) -> Result<Answer, EdgeError> {
+        let age = entry.age(now);
+        let decision = if entry.purged {
+            RequestDecision::Revalidate
+        } else {
+            policy::decide(&parts.headers, &entry.freshness, age)
+        };
+        match decision {
+            RequestDecision::ServeFresh | RequestDecision::ServeStale => {
+                let mut status = self.new_status();
+                status.hit = true;
+                status.ttl = Some(entry.ttl(now));
+                let fresh = decision == RequestDecision::ServeFresh;
+                self.count(if fresh { "hit" } else { "stale" });
+                Ok(Answer {
+                    resp: self.respond_from(&entry, parts, now),
+                    status,
+                    log: if fresh { "HIT" } else { "STALE" },
+                })
+            }
+            RequestDecision::ServeStaleWhileRevalidate => {
+                let mut status = self.new_status();
+                status.hit = true;
+                status.ttl = Some(entry.ttl(now));
+                status.detail = Some("stale-while-revalidate".into());
+                self.count("stale");
+                self.revalidate_in_background(parts, key, full_key, entry.clone());
+                Ok(Answer {
+                    resp: self.respond_from(&entry, parts, now),
+                    status,
+                    log: "STALE",
+                })
+            }
+            RequestDecision::Revalidate => self.revalidate(parts, key, full_key, entry, ctx).await,
+            RequestDecision::Miss => {
+                self.fill(parts, key, full_key, Fwd::Request, true, ctx)
+                    .await
+            }
+        }
+    }
+
+    /// The response served from a stored entry: `Age`, `Via`, the client's
+    /// conditional (304) and range (206 / 416) answered from the stored copy,
+    /// no body for HEAD.
+    fn respond_from(
+        &self,
+        entry: &Entry,
+        parts: &http::request::Parts,
+        now: SystemTime,
+    ) -> Response<Body> {
+        let head = parts.method == Method::HEAD;
+        let (status, mut headers, body) =
+            if precondition_failed(&parts.headers, entry.status, &entry.headers) {
+                (StatusCode::PRECONDITION_FAILED, HeaderMap::new(), empty())
+            } else if client_not_modified(
+                &parts.method,
+                &parts.headers,
+                entry.status,
+                &entry.headers,
+            ) {
+                (
+                    StatusCode::NOT_MODIFIED,
+                    not_modified_response_headers(&entry.headers),
+                    empty(),
+                )
+            } else if entry.status == StatusCode::OK && !head {
+                match range::parse_range(&parts.headers, &entry.headers, entry.body.len() as u64) {
+                    RangeRequest::None => (
+                        entry.status,
+                        entry.headers.clone(),
+                        full(entry.body.clone()),
+                    ),
+                    RangeRequest::Satisfiable(ranges) => {
+                        let (status, headers, chunks) =
+                            range::partial_response(&entry.headers, &entry.body, &ranges);
+                        (status, headers, chunked(chunks))
+                    }
+                    RangeRequest::Unsatisfiable => {
+                        let (status, headers) = range::unsatisfiable(entry.body.len() as u64);
+                        (status, headers, empty())
+                    }
+                }
+            } else if head {
+                (entry.status, entry.headers.clone(), empty())
+            } else {
+                (
+                    entry.status,
+                    entry.headers.clone(),
+                    full(entry.body.clone()),
+                )
+            };
+        strip_surrogate(&mut headers);
+        let age = entry.age(now).as_secs();
+        if let Ok(v) = HeaderValue::from_str(&age.to_string()) {
+            headers.insert(header::AGE, v);
+        }
+        forwarding::add_via(&mut headers, http::Version::HTTP_11, self.node());
+        let mut resp = Response::new(body);
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        resp
+    }
+
+    /// The request sent to the origin for a fill or revalidation: the
+    /// client's conditions and ranges removed, GET for HEAD, no body.
+    fn fill_request(
+        &self,
+        parts: &http::request::Parts,
+        extra: Option<HeaderMap>,
+    ) -> Request<Body> {
+        let mut headers = parts.headers.clone();
+        for name in CLIENT_ONLY {
+            headers.remove(name);
+        }
+        if let Some(extra) = extra {
+            for (n, v) in extra.iter() {
+                headers.insert(n.clone(), v.clone());
+            }
+        }
+        let mut req = Request::new(());
+        *req.method_mut() = Method::GET;
+        *req.uri_mut() = parts.uri.clone();
+        *req.version_mut() = parts.version;
+        *req.headers_mut() = headers;
+        let (p, ()) = req.into_parts();
+        to_upstream(p, empty(), self.conn, &self.generation)
+    }
+
+    /// A miss: fetch once for all concurrent requests of this key, store what
+    /// may be stored, and answer.
+    async fn fill(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        full_key: Arc<str>,
+        fwd: Fwd,
+        no_store: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Answer, EdgeError> {
+        if no_store || self.cache().is_pass(&key.primary) {
+            self.count("miss");
+            return self.fetch_uncoalesced(parts, fwd, ctx).await;
+        }
+        for _attempt in 0..3 {
+            match self.cache().join(&full_key) {
+                Join::Leader(guard) => {
+                    let upstream = self.fill_request(parts, None);
+                    let request_time = SystemTime::now();
+                    let resp = self.fetch(upstream, ctx).await?;
+                    self.count("miss");
+                    let origin_status = resp.status().as_u16();
+                    return match self.store(parts, key, resp, request_time).await? {
+                        Stored::Yes(entry) => {
+                            guard.finish(FillOutcome::Stored(entry.clone()));
+                            let mut status = self.new_status();
+                            status.fwd = Some(fwd);
+                            status.fwd_status = Some(origin_status);
+                            status.stored = true;
+                            status.ttl = Some(entry.ttl(SystemTime::now()));
+                            Ok(Answer {
+                                resp: self.respond_from(&entry, parts, SystemTime::now()),
+                                status,
+                                log: "MISS",
+                            })
+                        }
+                        Stored::No(resp, why) => {
+                            guard.finish(FillOutcome::Uncacheable);
+                            self.cache().mark_pass(&key.primary);
+                            let mut status = self.new_status();
+                            status.fwd = Some(fwd);
+                            status.fwd_status = Some(origin_status);
+                            status.detail = Some(why.to_string());
+                            Ok(Answer {
+                                resp: self.for_client(resp, parts),
+                                status,
+                                log: "MISS",
+                            })
+                        }
+                    };
+                }
+                Join::Waiter(rx) => match coalesce_wait(rx).await {
+                    FillOutcome::Stored(entry) => {
+                        // The leader's response may vary on fields this request differs in.
+                        if key.full(&entry.vary, &parts.headers) != entry.full_key {
+                            let full = key.full(&entry.vary, &parts.headers);
+                            if let Some(e) = self.cache().get(&full).await {
+                                return Box::pin(self.with_entry(
+                                    parts,
+                                    key,
+                                    full,
+                                    e,
+                                    SystemTime::now(),
+                                    ctx,
+                                ))
+                                .await;
+                            }
+                            return Box::pin(self.fill(
+                                parts,
+                                key,
+                                full,
+                                Fwd::VaryMiss,
+                                false,
+                                ctx,
+                            ))
+                            .await;
+                        }
+                        self.count("coalesced");
+                        let mut status = self.new_status();
+                        status.fwd = Some(fwd);
+                        status.collapsed = true;
+                        status.fwd_status = Some(entry.status.as_u16());
+                        status.ttl = Some(entry.ttl(SystemTime::now()));
+                        return Ok(Answer {
+                            resp: self.respond_from(&entry, parts, SystemTime::now()),
+                            status,
+                            log: "COLLAPSED",
+                        });
+                    }
+                    FillOutcome::Uncacheable => {
+                        self.count("miss");
+                        return self.fetch_uncoalesced(parts, fwd, ctx).await;
+                    }
+                    FillOutcome::Failed => continue,
+                },
+            }
+        }
+        self.count("miss");
+        self.fetch_uncoalesced(parts, fwd, ctx).await
+    }
+
+    /// Fetches for this request alone, without storing.
+    async fn fetch_uncoalesced(
+        &self,
+        parts: &http::request::Parts,
+        fwd: Fwd,
+        ctx: &mut RequestCtx,
+    ) -> Result<Answer, EdgeError> {
+        let mut req = Request::new(());
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = parts.uri.clone();
+        *req.version_mut() = parts.version;
+        *req.headers_mut() = parts.headers.clone();
+        let (p, ()) = req.into_parts();
+        let upstream = to_upstream(p, empty(), self.conn, &self.generation);
+        let resp = self.fetch(upstream, ctx).await?;
+        let mut status = self.new_status();
+        status.fwd = Some(fwd);
+        status.fwd_status = Some(resp.status().as_u16());
+        let mut resp = from_upstream(resp, &self.generation);
+        strip_surrogate(resp.headers_mut());
+        Ok(Answer {
+            resp,
+            status,
+            log: "MISS",
+        })
+    }
+
+    /// An origin response that is not stored, as the client gets it.
+    fn for_client(&self, resp: Response<Body>, parts: &http::request::Parts) -> Response<Body> {
+        let (mut head, body) = resp.into_parts();
+        strip_surrogate(&mut head.headers);
+        forwarding::add_via(&mut head.headers, http::Version::HTTP_11, self.node());
+        let body = if parts.method == Method::HEAD {
+            empty()
+        } else {
+            body
+        };
+        Response::from_parts(head, body)
+    }
+
+    /// Stores the origin's response if RFC 9111 and the route allow it and it
+    /// fits; otherwise hands the (streaming) response back.
+    async fn store(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        resp: Response<Body>,
+        request_time: SystemTime,
+    ) -> Result<Stored, EdgeError> {
+        let response_time = SystemTime::now();
+        let (mut head, body) = resp.into_parts();
+        forwarding::remove_hop_by_hop(&mut head.headers);
+        let not_stored = |head: http::response::Parts, body: Body, why: &'static str| {
+            Ok(Stored::No(Response::from_parts(head, body), why))
+        };
+        let freshness = match policy::storability(
+            &Method::GET,
+            &parts.headers,
+            head.status,
+            &head.headers,
+            &self.rules(),
+            request_time,
+            response_time,
+        ) {
+            Storability::Store(f) => f,
+            Storability::DontStore(why) => return not_stored(head, body, why),
+        };
+        let vary: Arc<[HeaderName]> = match policy::vary(&head.headers) {
+            Vary::None => Arc::from(Vec::new()),
+            Vary::Fields(f) => Arc::from(f),
+            Vary::Star => return not_stored(head, body, "vary-star"),
+        };
+        let max = self.generation.config.cache.max_object_bytes;
+        let declared = head
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return not_stored(head, body, "too-large");
+        }
+        let bytes = match collect_up_to(body, max).await {
+            Ok(b) => b,
+            Err(Partial::TooLarge(body)) => return not_stored(head, body, "too-large"),
+            Err(Partial::Failed(e)) => {
+                return Err(EdgeError::Origin {
+                    kind: crate::error::OriginFailure::Protocol,
+                    pool: self.pool.name().to_string(),
+                    backend: "-".into(),
+                    message: format!("reading the response body: {e}"),
+                });
+            }
+        };
+        policy::strip_for_storage(&mut head.headers, &freshness.strip_fields);
+        let surrogate_keys: Box<[String]> = head
+            .headers
+            .get_all("surrogate-key")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split_ascii_whitespace())
+            .take(64)
+            .map(str::to_string)
+            .collect();
+        head.headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(bytes.len() as u64),
+        );
+        let full_key = key.full(&vary, &parts.headers);
+        let entry = Arc::new(Entry {
+            status: head.status,
+            headers: head.headers,
+            body: bytes,
+            freshness,
+            stored_at: response_time,
+            surrogate_keys,
+            url: key.url.clone(),
+            vary,
+            purged: false,
+            full_key: full_key.clone(),
+        });
+        self.cache().insert(key, full_key, entry.clone()).await;
+        Ok(Stored::Yes(entry))
+    }
+
+    /// A stale (or soft-purged) entry: ask the origin with validators; a 304
+    /// refreshes it, a new response replaces it, an error may serve it stale.
+    async fn revalidate(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        full_key: Arc<str>,
+        entry: Arc<Entry>,
+        ctx: &mut RequestCtx,
+    ) -> Result<Answer, EdgeError> {
+        self.count("revalidate");
+        let guard = match self.cache().join(&full_key) {
+            Join::Leader(g) => g,
+            Join::Waiter(rx) => {
+                if let FillOutcome::Stored(fresh) = coalesce_wait(rx).await {
+                    self.count("coalesced");
+                    let mut status = self.new_status();
+                    status.fwd = Some(Fwd::Stale);
+                    status.collapsed = true;
+                    status.ttl = Some(fresh.ttl(SystemTime::now()));
+                    return Ok(Answer {
+                        resp: self.respond_from(&fresh, parts, SystemTime::now()),
+                        status,
+                        log: "REVALIDATED",
+                    });
+                }
+                return self.fetch_uncoalesced(parts, Fwd::Stale, ctx).await;
+            }
+        };
+        let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
+        let request_time = SystemTime::now();
+        let result = self.fetch(upstream, ctx).await;
+        let now = SystemTime::now();
+        let mut status = self.new_status();
+        status.fwd = Some(Fwd::Stale);
+        match result {
+            Ok(resp) => {
+                status.fwd_status = Some(resp.status().as_u16());
+                if resp.status() == StatusCode::NOT_MODIFIED {
+                    let refreshed = self.refresh(key, &entry, resp.headers(), parts, now).await;
+                    guard.finish(FillOutcome::Stored(refreshed.clone()));
+                    status.stored = true;
+                    status.ttl = Some(refreshed.ttl(now));
+                    return Ok(Answer {
+                        resp: self.respond_from(&refreshed, parts, now),
+                        status,
+                        log: "REVALIDATED",
+                    });
+                }
+                if resp.status().is_server_error()
+                    && policy::may_serve_stale_on_error(
+                        &entry.freshness,
+                        entry.age(now),
+                        &parts.headers,
+                    )
+                {
+                    drop(guard);
+                    return Ok(self.stale_on_error(&entry, parts, now, status));
+                }
+                match self.store(parts, key, resp, request_time).await? {
+                    Stored::Yes(e) => {
+                        guard.finish(FillOutcome::Stored(e.clone()));
+                        status.stored = true;
+                        status.ttl = Some(e.ttl(now));
+                        Ok(Answer {
+                            resp: self.respond_from(&e, parts, now),
+                            status,
+                            log: "MISS",
+                        })
+                    }
+                    Stored::No(resp, why) => {
+                        guard.finish(FillOutcome::Uncacheable);
+                        status.detail = Some(why.to_string());
+                        Ok(Answer {
+                            resp: self.for_client(resp, parts),
+                            status,
+                            log: "MISS",
+                        })
+                    }
+                }
+            }
+            Err(e) => {
+                drop(guard);
+                let all_down = matches!(e, EdgeError::Unavailable { .. });
+                let allowed = policy::may_serve_stale_on_error(
+                    &entry.freshness,
+                    entry.age(now),
+                    &parts.headers,
+                ) || (all_down && !entry.freshness.must_revalidate);
+                if allowed {
+                    status.fwd_status = Some(e.status().as_u16());
+                    return Ok(self.stale_on_error(&entry, parts, now, status));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn stale_on_error(
+        &self,
+        entry: &Entry,
+        parts: &http::request::Parts,
+        now: SystemTime,
+        mut status: CacheStatus,
+    ) -> Answer {
+        self.count("stale");
+        status.hit = true;
+        status.ttl = Some(entry.ttl(now));
+        status.detail = Some("stale-if-error".into());
+        Answer {
+            resp: self.respond_from(entry, parts, now),
+            status,
+            log: "STALE",
+        }
+    }
+
+    /// Merges a 304 into the stored entry (RFC 9111 §4.3.4) and stores the result.
+    async fn refresh(
+        &self,
+        key: &CacheKey,
+        entry: &Entry,
+        not_modified: &HeaderMap,
+        parts: &http::request::Parts,
+        now: SystemTime,
+    ) -> Arc<Entry> {
+        let mut headers = entry.headers.clone();
+        policy::merge_not_modified(&mut headers, not_modified);
+        let freshness = match policy::storability(
+            &Method::GET,
+            &parts.headers,
+            entry.status,
+            &headers,
+            &self.rules(),
+            now,
+            now,
+        ) {
+            Storability::Store(f) => f,
+            // The 304 made it unstorable: serve it once, keep it stale.
+            Storability::DontStore(_) => entry.freshness.clone(),
+        };
+        policy::strip_for_storage(&mut headers, &freshness.strip_fields);
+        let refreshed = Arc::new(Entry {
+            status: entry.status,
+            headers,
+            body: entry.body.clone(),
+            freshness,
+            stored_at: now,
+            surrogate_keys: entry.surrogate_keys.clone(),
+            url: entry.url.clone(),
+            vary: entry.vary.clone(),
+            purged: false,
+            full_key: entry.full_key.clone(),
+        });
+        self.cache()
+            .insert(key, entry.full_key.clone(), refreshed.clone())
+            .await;
+        refreshed
+    }
+
+    /// stale-while-revalidate: one background refresh per key.
+    fn revalidate_in_background(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        full_key: Arc<str>,
+        entry: Arc<Entry>,
+    ) {
+        let Join::Leader(guard) = self.cache().join(&full_key) else {
+            return;
+        };
+        let phase = self.clone();
+        let key = key.clone();
+        let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
+        let mut req = Request::new(());
+        *req.uri_mut() = parts.uri.clone();
+        *req.headers_mut() = parts.headers.clone();
+        let (p, ()) = req.into_parts();
+        tokio::spawn(async move {
+            let now = SystemTime::now();
+            let mut ctx = RequestCtx::background(Method::GET, p.uri.to_string());
+            let Ok(resp) = phase.fetch(upstream, &mut ctx).await else {
+                return;
+            };
+            phase.count("revalidate");
+            if resp.status() == StatusCode::NOT_MODIFIED {
+                let fresh = phase.refresh(&key, &entry, resp.headers(), &p, now).await;
+                guard.finish(FillOutcome::Stored(fresh));
+            } else if !resp.status().is_server_error() {
+                match phase.store(&p, &key, resp, now).await {
+                    Ok(Stored::Yes(e)) => guard.finish(FillOutcome::Stored(e)),
+                    _ => guard.finish(FillOutcome::Uncacheable),
+                }
+            }
+        });
+    }
+}
+
+/// Whether a fill was stored.
+enum Stored {
+    Yes(Arc<Entry>),
+    No(Response<Body>, &'static str),
+}
+
+enum Partial {
+    /// Over the limit: the bytes read so far followed by the rest of the stream.
+    TooLarge(Body),
+    Failed(crate::body::BoxError),
+}
+
+/// Reads a body up to `limit` bytes.
+async fn collect_up_to(mut body: Body, limit: u64) -> Result<Bytes, Partial> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(Partial::Failed)?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+            if buf.len() as u64 > limit {
+                use futures_util::StreamExt;
+                let head = buf.freeze();
+                let first =
+                    futures_util::stream::iter(std::iter::once(Ok::<_, crate::body::BoxError>(
+                        http_body::Frame::data(head),
+                    )));
+                let stream = first.chain(http_body_util::BodyStream::new(body));
+                return Err(Partial::TooLarge(BodyExt::boxed(
+                    http_body_util::StreamBody::new(stream),
+                )));
+            }
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// Surrogate fields are for the CDN, not for clients.
+fn strip_surrogate(headers: &mut HeaderMap) {
+    headers.remove("surrogate-key");
+    headers.remove("surrogate-control");
+}
+
+/// A body made of several chunks (multipart ranges), without copying them.
+fn chunked(chunks: Vec<Bytes>) -> Body {
+    if chunks.len() == 1 {
+        return full(chunks.into_iter().next().unwrap_or_default());
+    }
+    let stream = futures_util::stream::iter(
+        chunks
+            .into_iter()
+            .map(|c| Ok::<_, crate::body::BoxError>(http_body::Frame::data(c))),
+    );
+    http_body_util::StreamBody::new(stream).boxed()
+}
