@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, ConfigErrors};
 use crate::demo_origin::{self, OriginOptions};
-use crate::node::{Node, NodeError};
+use crate::fleet::{Fleet, Member, Role};
+use crate::node::NodeError;
 
 /// Brink: a WebAssembly edge/CDN runtime.
 #[derive(Debug, Parser)]
@@ -47,6 +48,70 @@ pub enum Command {
     Origin(OriginArgs),
     /// Run the demo described by config/demo.toml: built-in origins and an edge node on 127.0.0.1.
     Demo(DemoArgs),
+    /// Load-test edges in one or more regions and report cache hit ratios against the ideal bound.
+    Loadtest(LoadtestArgs),
+}
+
+/// `brink loadtest`.
+#[derive(Debug, Args)]
+pub struct LoadtestArgs {
+    /// An edge to drive, one per region: REGION=URL, e.g. us-east=http://127.0.0.1:8080 (repeat for more regions).
+    #[arg(long = "target", value_name = "REGION=URL")]
+    pub targets: Vec<crate::loadtest::RegionTarget>,
+    /// A fleet config naming the regions' edges (arrives with the multi-region fleet).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// An origin's /stats URL (or base URL), read before and after the run (repeatable).
+    #[arg(long = "origin-stats", value_name = "URL")]
+    pub origin_stats: Vec<String>,
+    /// Run for this long, e.g. 30s, 2m (default 30s; a trace plays once).
+    #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "requests")]
+    pub duration: Option<Duration>,
+    /// Send this many requests.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Closed loop: this many virtual users, each waiting for its response (default 16).
+    #[arg(long, conflicts_with = "rate")]
+    pub concurrency: Option<usize>,
+    /// Open loop: start this many requests per second whatever the responses do.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Open loop: most requests in flight; arrivals beyond are dropped and counted.
+    #[arg(long, default_value_t = 256, requires = "rate")]
+    pub max_in_flight: usize,
+    /// Zipf exponent of product popularity.
+    #[arg(long, default_value_t = 1.0)]
+    pub zipf: f64,
+    /// Number of products (ids 1..=N).
+    #[arg(long, default_value_t = 1000)]
+    pub catalog: u32,
+    /// Request-kind weights, e.g. images=35,product_fragments=20,product_pages=20,recommendations=10,inventory=10,orders=5 (the default).
+    #[arg(long, value_name = "KIND=W,...")]
+    pub mix: Option<crate::loadtest::Mix>,
+    /// RNG seed: the same seed gives the same request sequence per user.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Bearer token for personalised and API requests; repeat to give users different tiers (one segment per token).
+    #[arg(long = "token", value_name = "TOKEN")]
+    pub tokens: Vec<String>,
+    /// Replay a trace instead: one path or URL per line, or a Common/Combined Log Format access log.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["zipf", "catalog", "mix"])]
+    pub trace: Option<PathBuf>,
+    /// Objects each edge's cache holds, for the ideal bound (default: 10% of the distinct cacheable keys).
+    #[arg(long, value_name = "C")]
+    pub cache_objects: Option<u64>,
+    /// Per-request timeout (connect, head and body).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the report as one self-contained HTML page with charts to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// No progress bar (it is only shown when stderr is a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `brink serve`.
@@ -164,6 +229,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::logging::init(json, &cli.log_level);
             demo(a).await
         }
+        Command::Loadtest(a) => crate::loadtest::run_cli(a).await,
     }
 }
 
@@ -207,19 +273,31 @@ fn say(line: impl AsRef<str>) {
 
 async fn serve(config: Config) -> Result<ExitCode, CliError> {
     let stop = shutdown_signal();
-    let node = Node::start(config).await?;
-    for o in node.builtin_origins() {
+    let fleet = Fleet::start(config).await?;
+    for o in fleet.origin_handles() {
         say(format!("origin {} {}", o.name(), o.url()));
     }
-    for l in node.listeners() {
-        say(format!("listening {}", l.url()));
-    }
-    if let Some(a) = node.admin_addr() {
-        say(format!("admin http://{a}"));
+    let many = fleet.members.len() > 1;
+    for m in &fleet.members {
+        for l in m.node.listeners() {
+            if many {
+                say(format!(
+                    "{} {} {} {}",
+                    m.role.label(),
+                    m.region,
+                    m.name,
+                    l.url()
+                ));
+            }
+            say(format!("listening {}", l.url()));
+        }
+        if let Some(a) = m.node.admin_addr() {
+            say(format!("admin http://{a}"));
+        }
     }
     stop.await;
     tracing::info!("shutting down: draining in-flight requests");
-    node.shutdown().await;
+    fleet.shutdown().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -257,21 +335,22 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
         None if default.is_file() => Config::load(&default)?,
         None => Config::parse(DEMO_TOML, "<built-in demo.toml>", Path::new("."))?,
     };
-    let region = config.node.region.clone();
     let token = demo_token(&config);
     let stop = shutdown_signal();
-    let node = Node::start(config).await?;
-    for o in node.builtin_origins() {
+    let fleet = Fleet::start(config).await?;
+    for o in fleet.origin_handles() {
         say(format!("origin {} {}", o.name(), o.url()));
     }
-    let edge = node
-        .listeners()
-        .first()
-        .map(|l| l.url())
-        .ok_or_else(|| CliError::Other("the demo config has no listener".into()))?;
-    say(format!("edge {region} {edge}"));
-    if let Some(admin) = node.admin_addr() {
-        say(format!("admin http://{admin}"));
+    for m in fleet.members.iter().filter(|m| m.role == Role::Shield) {
+        say(format!("shield {} {} ({})", m.region, m.url(), m.name));
+    }
+    for m in fleet.members.iter().filter(|m| m.role == Role::Edge) {
+        say(format!("edge {} {}", m.region, m.url()));
+    }
+    for m in &fleet.members {
+        if let Some(admin) = m.node.admin_addr() {
+            say(format!("admin {} http://{admin}", m.name));
+        }
     }
     if let Some(t) = &token {
         say(format!("token Authorization: Bearer {t}"));
@@ -280,9 +359,26 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
         .as_ref()
         .map(|t| format!("-H 'Authorization: Bearer {t}' "))
         .unwrap_or_default();
+    let edges: Vec<&Member> = fleet
+        .members
+        .iter()
+        .filter(|m| m.role == Role::Edge)
+        .collect();
+    let edge = edges
+        .first()
+        .map(|m| m.url())
+        .ok_or_else(|| CliError::Other("the demo config has no edge node".into()))?;
     say("");
     say("try:");
-    say(format!("  curl -i {edge}/products/42"));
+    say(format!(
+        "  curl -i {edge}/products/42            # miss, then run it again: hit"
+    ));
+    if let Some(other) = edges.get(1) {
+        say(format!(
+            "  curl -i {}/products/42            # another region: its edge misses, the shield hits",
+            other.url()
+        ));
+    }
     say(format!(
         "  curl -s -o /dev/null -w '%{{http_code}} %{{size_download}}\\n' {edge}/images/7.jpg"
     ));
@@ -293,13 +389,13 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
     say(format!(
         "  curl -i -X POST {auth}-d '{{\"sku\":42}}' {edge}/api/orders"
     ));
-    if let Some(admin) = node.admin_addr() {
+    if let Some(admin) = fleet.members.iter().find_map(|m| m.node.admin_addr()) {
         say(format!("  curl -s http://{admin}/status"));
         say(format!("  curl -s http://{admin}/metrics"));
     }
     say("Ctrl-C stops everything.");
     stop.await;
-    node.shutdown().await;
+    fleet.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 

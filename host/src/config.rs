@@ -41,6 +41,28 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     /// The HTTP cache.
     pub cache: CacheConfig,
+    /// Nodes of a fleet run from this one file (`brink demo`, `brink loadtest`);
+    /// empty for a single node.
+    pub fleet: Vec<FleetNode>,
+}
+
+/// One node of a fleet: the file's settings with its own identity, address
+/// and parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FleetNode {
+    /// Node name.
+    pub name: String,
+    /// Region.
+    pub region: String,
+    /// Client listener address.
+    pub listen: SocketAddr,
+    /// Admin listener address, if any.
+    pub admin: Option<SocketAddr>,
+    /// The node asked on a miss before the origin (tiered caching).
+    pub parent: Option<String>,
+    /// Whether the routes' plugins run on this node (a shield behind edges
+    /// that already ran them says no).
+    pub plugins: bool,
 }
 
 /// Node-wide cache settings.
@@ -350,19 +372,39 @@ impl Config {
             }],
             plugins: Vec::new(),
             cache: CacheConfig::default(),
+            fleet: Vec::new(),
         })
     }
 
     /// A one-line summary for `brink check`.
     pub fn summary(&self) -> String {
         let tls = self.listeners.iter().filter(|l| !l.tls.is_empty()).count();
+        let nodes = if self.fleet.is_empty() {
+            format!(
+                "node {} ({}), {} listener(s) ({} https)",
+                self.node.name,
+                self.node.region,
+                self.listeners.len(),
+                tls
+            )
+        } else {
+            let names: Vec<String> = self
+                .fleet
+                .iter()
+                .map(|n| match &n.parent {
+                    Some(p) => format!("{} ({}) -> {p}", n.name, n.region),
+                    None => format!("{} ({})", n.name, n.region),
+                })
+                .collect();
+            format!(
+                "fleet of {} node(s): {}",
+                self.fleet.len(),
+                names.join(", ")
+            )
+        };
         format!(
-            "{}: ok: node {} ({}), {} listener(s) ({} https), {} pool(s), {} route(s), {} plugin(s), {} built-in origin(s)",
+            "{}: ok: {nodes}, {} pool(s), {} route(s), {} plugin(s), {} built-in origin(s)",
             self.source,
-            self.node.name,
-            self.node.region,
-            self.listeners.len(),
-            tls,
             self.pools.len(),
             self.routes.len(),
             self.plugins.len(),

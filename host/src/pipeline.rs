@@ -104,6 +104,7 @@ async fn run(
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, EdgeError> {
     check_limits(&req, generation)?;
+    check_loop(&req, &generation.config.node.name)?;
     let host = request_host(&req).unwrap_or_default();
     ctx.host = host.clone();
     let (route_index, route) = select_route(&req, &host, generation)?;
@@ -221,6 +222,25 @@ fn check_limits(req: &Request<Incoming>, generation: &Generation) -> Result<(), 
         return Err(EdgeError::client(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs after the limits: a request whose `Via` already names this node has
+/// come round in a forwarding loop (508).
+fn check_loop(req: &Request<Incoming>, node: &str) -> Result<(), EdgeError> {
+    let looped = req
+        .headers()
+        .get_all(header::VIA)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|hop| hop.split_whitespace().nth(1) == Some(node));
+    if looped {
+        return Err(EdgeError::client(
+            StatusCode::LOOP_DETECTED,
+            "forwarding loop detected",
         ));
     }
     Ok(())

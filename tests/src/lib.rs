@@ -9,6 +9,8 @@
 //!   like `TestEdge::new().origin(url).config_toml(extra).start().await`.
 //! - [`EchoOrigin`]: a controllable in-process origin (echo, slow, streamed and
 //!   upload endpoints) that counts what it receives.
+//! - [`ScriptOrigin`]: an origin that answers each path as the test scripted
+//!   ([`Script`]), records the requests it gets and can go down and come back.
 //! - Clients: HTTP/1.1 ([`h1_client`]), h2c ([`h2c_client`]), HTTPS with ALPN
 //!   ([`HttpsConn`]) against a [`TestCert`] made at test time, and [`RawConn`]
 //!   for byte-level tests.
@@ -21,6 +23,7 @@ pub mod echo;
 pub mod edge;
 pub mod process;
 pub mod raw;
+pub mod script;
 pub mod tls;
 
 use std::future::Future;
@@ -33,6 +36,10 @@ pub use echo::EchoOrigin;
 pub use edge::{EdgeHandle, TestEdge};
 pub use process::BrinkProcess;
 pub use raw::RawConn;
+pub use script::{
+    Script, ScriptOrigin, Seen, cache_status, get_with, http_date, http_date_ago, purge,
+    request_with,
+};
 pub use tls::TestCert;
 
 /// How long a spawned process may take to print its listening lines.

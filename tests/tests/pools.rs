@@ -646,3 +646,40 @@ async fn zero_config_has_health_checks_ejection_and_retries() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn total_timeout_cuts_a_slow_body_and_first_byte_timeout_gives_504() {
+    let echo = brink_tests::EchoOrigin::start().await;
+    let pool = format!(
+        "{}\ntotal_timeout = \"400ms\"\n[pools.retry]\nattempts = 1",
+        backends(&[&echo.url()])
+    );
+    let edge = Edge::start(&pool, "").await;
+    // The head comes at once, the body takes 10 x 200 ms: cut off at 400 ms.
+    let req = Request::get(format!("{}/stream?chunks=10&ms=200", edge.url))
+        .body(brink::body::empty())
+        .unwrap();
+    let resp = within(
+        Duration::from_secs(5),
+        "response head",
+        h1_client().request(req),
+    )
+    .await
+    .expect("head");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = within(
+        Duration::from_secs(5),
+        "body ends",
+        resp.into_body().collect(),
+    )
+    .await;
+    assert!(body.is_err(), "the body should be cut off: {body:?}");
+    // No head within the total deadline: 504.
+    let reply = get(&h1_client(), &format!("{}/slow?ms=2000", edge.url)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        reply.text()
+    );
+}

@@ -27,6 +27,25 @@ pub struct RawConfig {
     #[serde(default)]
     pub plugins: Vec<RawPlugin>,
     pub cache: Option<RawCache>,
+    pub fleet: Option<RawFleet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleet {
+    #[serde(default)]
+    pub nodes: Vec<RawFleetNode>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFleetNode {
+    pub name: Spanned<String>,
+    pub region: Spanned<String>,
+    pub listen: Option<Spanned<String>>,
+    pub admin: Option<Spanned<String>>,
+    pub parent: Option<Spanned<String>>,
+    pub plugins: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

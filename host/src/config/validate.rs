@@ -1,5 +1,6 @@
 //! From the raw mirror to typed config, collecting every error with its location.
 
+mod fleet;
 mod pools;
 
 use std::collections::HashSet;
@@ -51,14 +52,14 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error, key: &str) -> ConfigE
 }
 
 /// Collects errors while validating.
-struct Errs<'a> {
+pub(super) struct Errs<'a> {
     file: &'a str,
     text: &'a str,
     list: Vec<ConfigError>,
 }
 
 impl Errs<'_> {
-    fn at<T>(&mut self, value: &Spanned<T>, key: &str, message: impl Into<String>) {
+    pub(super) fn at<T>(&mut self, value: &Spanned<T>, key: &str, message: impl Into<String>) {
         let e = ConfigError::at(self.file, self.text, value.span().start, key, message);
         self.list.push(e);
     }
@@ -98,7 +99,7 @@ impl Errs<'_> {
         self.duration(&Some(v.clone()), key, Duration::ZERO)
     }
 
-    fn addr(&mut self, v: &Spanned<String>, key: &str) -> Option<SocketAddr> {
+    pub(super) fn addr(&mut self, v: &Spanned<String>, key: &str) -> Option<SocketAddr> {
         match v.get_ref().parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
@@ -115,7 +116,13 @@ impl Errs<'_> {
         }
     }
 
-    fn name(&mut self, v: &Spanned<String>, key: &str, seen: &mut HashSet<String>, what: &str) {
+    pub(super) fn name(
+        &mut self,
+        v: &Spanned<String>,
+        key: &str,
+        seen: &mut HashSet<String>,
+        what: &str,
+    ) {
         let n = v.get_ref();
         if n.is_empty()
             || !n
@@ -194,8 +201,12 @@ pub(super) fn validate(
         }
     };
 
-    if raw.listeners.is_empty() {
-        errs.top("listeners", "at least one [[listeners]] entry is required");
+    let fleet_nodes = raw.fleet.as_ref().map_or(0, |f| f.nodes.len());
+    if raw.listeners.is_empty() && fleet_nodes == 0 {
+        errs.top(
+            "listeners",
+            "at least one [[listeners]] entry (or [[fleet.nodes]] entry) is required",
+        );
     }
     let mut listeners = Vec::new();
     let mut bound = HashSet::new();
@@ -455,6 +466,7 @@ pub(super) fn validate(
         routes,
         plugins,
         cache: cache_config(raw.cache.as_ref(), &mut errs),
+        fleet: fleet::validate(raw.fleet.as_ref(), &mut errs),
     })
 }
 

@@ -85,7 +85,8 @@ impl HttpClient {
         }
         let body = match &req.body {
             Some(b) => {
-                builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                builder =
+                    builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 Full::new(b.clone())
             }
             None => Full::new(Bytes::new()),

@@ -20,7 +20,11 @@ pub fn default_capacity(distinct_cacheable_keys: usize) -> u64 {
 /// of `c` objects holding the `c` keys of `universe` with the highest
 /// probability (ties: more requests first, then by key). Keys in `universe`
 /// that were never requested still take a slot.
-pub fn top_c_hits<K: AsRef<str>>(universe: &[(K, f64)], counts: &HashMap<String, u64>, c: u64) -> u64 {
+pub fn top_c_hits<K: AsRef<str>>(
+    universe: &[(K, f64)],
+    counts: &HashMap<String, u64>,
+    c: u64,
+) -> u64 {
     let mut ranked: Vec<(&str, f64, u64)> = universe
         .iter()
         .map(|(k, p)| {
@@ -44,7 +48,10 @@ pub fn top_c_hits<K: AsRef<str>>(universe: &[(K, f64)], counts: &HashMap<String,
 /// Ideal hits when the popularity is not known beforehand (trace replay): the
 /// keys are ranked by their observed frequency on the trace.
 pub fn top_c_hits_observed(counts: &HashMap<String, u64>, c: u64) -> u64 {
-    let universe: Vec<(&str, f64)> = counts.iter().map(|(k, n)| (k.as_str(), *n as f64)).collect();
+    let universe: Vec<(&str, f64)> = counts
+        .iter()
+        .map(|(k, n)| (k.as_str(), *n as f64))
+        .collect();
     top_c_hits(&universe, counts, c)
 }
 

@@ -209,7 +209,8 @@ fn parse_bare_item(s: &str) -> Option<Item> {
 
 fn is_key(k: &str) -> bool {
     let mut b = k.bytes();
-    b.next().is_some_and(|c| c.is_ascii_lowercase() || c == b'*')
+    b.next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == b'*')
         && b.all(|c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.' | b'*')
         })
@@ -285,7 +286,10 @@ mod tests {
             Tier::Origin
         );
         assert_eq!(tier("edge-1; fwd=bypass"), Tier::Origin);
-        assert_eq!(tier("edge-1; hit=?0; fwd=stale; fwd-status=304"), Tier::Origin);
+        assert_eq!(
+            tier("edge-1; hit=?0; fwd=stale; fwd-status=304"),
+            Tier::Origin
+        );
         assert_eq!(classify([]).tier, Tier::Origin);
         assert_eq!(tier(""), Tier::Origin);
     }

@@ -404,7 +404,10 @@ mod tests {
     #[test]
     fn kinds_of_paths() {
         assert_eq!(Kind::of_path("/images/3.jpg"), Kind::Images);
-        assert_eq!(Kind::of_path("/fragments/product/3"), Kind::ProductFragments);
+        assert_eq!(
+            Kind::of_path("/fragments/product/3"),
+            Kind::ProductFragments
+        );
         assert_eq!(Kind::of_path("/products/3?x=1"), Kind::ProductPages);
         assert_eq!(
             Kind::of_path("/fragments/recommendations?segment=a"),
@@ -458,10 +461,7 @@ mod tests {
             match r.kind {
                 Kind::Recommendations => {
                     assert_eq!(r.token.as_deref(), Some("t2"));
-                    assert_eq!(
-                        r.key.as_deref(),
-                        Some("/fragments/recommendations#token-2")
-                    );
+                    assert_eq!(r.key.as_deref(), Some("/fragments/recommendations#token-2"));
                 }
                 Kind::Orders => {
                     assert_eq!(r.method, Method::POST);

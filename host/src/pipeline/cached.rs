@@ -231,7 +231,9 @@ impl CachePhase {
                 }
             }
             None => {
-                let fwd = if vary.is_some() {
+                // Only a URL whose responses vary can miss on `Vary`; one
+                // stored without `Vary` and since purged is a plain miss.
+                let fwd = if vary.as_deref().is_some_and(|v| !v.is_empty()) {
                     Fwd::VaryMiss
                 } else {
                     Fwd::UriMiss
@@ -296,7 +298,19 @@ impl CachePhase {
                     log: "STALE",
                 })
             }
-            RequestDecision::Revalidate => self.revalidate(parts, key, full_key, entry, ctx).await,
+            RequestDecision::Revalidate => {
+                // A fresh entry that the request's directives refused is
+                // `fwd=request` (RFC 9211 §2.2), not `stale`.
+                let fwd = if !entry.purged
+                    && !entry.freshness.always_revalidate
+                    && policy::is_fresh(&entry.freshness, age)
+                {
+                    Fwd::Request
+                } else {
+                    Fwd::Stale
+                };
+                self.revalidate(parts, key, full_key, entry, fwd, ctx).await
+            }
             RequestDecision::Miss => {
                 self.fill(parts, key, full_key, Fwd::Request, true, ctx)
                     .await
@@ -625,6 +639,7 @@ impl CachePhase {
         key: &CacheKey,
         full_key: Arc<str>,
         entry: Arc<Entry>,
+        fwd: Fwd,
         ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
         self.count("revalidate");
@@ -634,7 +649,7 @@ impl CachePhase {
                 if let FillOutcome::Stored(fresh) = coalesce_wait(rx).await {
                     self.count("coalesced");
                     let mut status = self.new_status();
-                    status.fwd = Some(Fwd::Stale);
+                    status.fwd = Some(fwd);
                     status.collapsed = true;
                     status.ttl = Some(fresh.ttl(SystemTime::now()));
                     return Ok(Answer {
@@ -643,7 +658,7 @@ impl CachePhase {
                         log: "REVALIDATED",
                     });
                 }
-                return self.fetch_uncoalesced(parts, Fwd::Stale, ctx).await;
+                return self.fetch_uncoalesced(parts, fwd, ctx).await;
             }
         };
         let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
@@ -651,7 +666,7 @@ impl CachePhase {
         let result = self.fetch(upstream, ctx).await;
         let now = SystemTime::now();
         let mut status = self.new_status();
-        status.fwd = Some(Fwd::Stale);
+        status.fwd = Some(fwd);
         match result {
             Ok(resp) => {
                 status.fwd_status = Some(resp.status().as_u16());
