@@ -4,7 +4,7 @@
 //! `cargo bench -p brink-bench --bench plugin_chain`
 
 use brink::plugin::{self, ClientFacts, Flow};
-use brink_bench::{bench_token, demo_chain, fragment_request};
+use brink_bench::{bench_token, demo_chain, fragment_request, trivial_chain};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn chain(c: &mut Criterion) {
@@ -15,9 +15,18 @@ fn chain(c: &mut Criterion) {
         region: "us-east".into(),
     };
     let mut group = c.benchmark_group("plugin_chain_on_request");
-    for instance in ["reuse", "per-request"] {
-        let set = rt.block_on(demo_chain(instance));
-        group.bench_function(instance, |b| {
+    for (name, instance, trivial) in [
+        ("auth+router+personalize/reuse", "reuse", false),
+        ("auth+router+personalize/per-request", "per-request", false),
+        ("trivial/reuse", "reuse", true),
+        ("trivial/per-request", "per-request", true),
+    ] {
+        let set = if trivial {
+            rt.block_on(trivial_chain(instance))
+        } else {
+            rt.block_on(demo_chain(instance))
+        };
+        group.bench_function(name, |b| {
             b.to_async(&rt).iter(|| async {
                 let mut parts = fragment_request(&token);
                 let (flow, _) = plugin::on_request(

@@ -55,6 +55,34 @@ prefixes = ["/fragments/recommendations"]
         .expect("plugins load")
 }
 
+/// One trivial plugin (the `fx_echo` fixture: adds a header), to measure the
+/// fixed cost of a call apart from what a plugin computes.
+pub async fn trivial_chain(instance: &str) -> PluginSet {
+    let wasm = format!("{}/fx_echo.wasm", brink::plugin::GUEST_DIR);
+    let text = format!(
+        r#"
+[[listeners]]
+address = "127.0.0.1:0"
+[[pools]]
+name = "shop"
+backends = ["http://127.0.0.1:9"]
+[[routes]]
+path_prefix = "/"
+pool = "shop"
+plugins = ["echo"]
+[[plugins]]
+name = "echo"
+wasm = "{wasm}"
+instance = "{instance}"
+"#
+    );
+    let config = Config::parse(&text, "<bench>", Path::new(".")).expect("bench config");
+    let engine = PluginEngine::new().expect("engine");
+    PluginSet::load(&config, &engine, None)
+        .await
+        .expect("plugins load")
+}
+
 /// A signed token the bench chain accepts.
 pub fn bench_token() -> String {
     let now = brink::token::now_secs();

@@ -1,5 +1,7 @@
-//! The admin listener: `/healthz`, `/metrics`, `/status`. Anything that
-//! changes state requires `Authorization: Bearer <admin.token>`.
+//! The admin listener: `/healthz`, `/metrics`, `/status`, `POST /purge`,
+//! `POST /reload`. Anything that changes state requires
+//! `Authorization: Bearer <admin.token>` (the token of the current config
+//! generation, so a reload can rotate it).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use serde_json::json;
 
 use crate::body::{Body, full, json_response, text_response};
 use crate::cache::PurgeTarget;
+use crate::reload::{ReloadError, Reloader, Trigger};
 use crate::server::Handler;
 use crate::state::Shared;
 
@@ -18,8 +21,8 @@ use crate::state::Shared;
 pub struct AdminHandler {
     /// Node state.
     pub shared: Arc<Shared>,
-    /// Token required for state-changing endpoints.
-    pub token: Option<Arc<str>>,
+    /// Applies `POST /reload`.
+    pub reloader: Arc<Reloader>,
 }
 
 impl Handler for AdminHandler {
@@ -44,6 +47,9 @@ impl AdminHandler {
                 let generation = self.shared.generation();
                 crate::plugin::encode_metrics(&generation.plugins, &mut text);
                 crate::origin::encode_metrics(&generation.pools, &mut text);
+                self.shared
+                    .config_status
+                    .encode_metrics(generation.id, &mut text);
                 text.push_str("# EOF\n");
                 let mut resp = Response::new(full(text));
                 resp.headers_mut().insert(
@@ -54,14 +60,20 @@ impl AdminHandler {
                 );
                 resp
             }
-            (&Method::GET, "/status") => json_response(StatusCode::OK, &self.status()),
+            (&Method::GET, "/status") => json_response(StatusCode::OK, &self.status().await),
+            (&Method::POST, "/reload") => {
+                if !self.authorized(&req) {
+                    return unauthorized();
+                }
+                self.reload().await
+            }
             (&Method::POST, "/purge") => {
                 if !self.authorized(&req) {
                     return unauthorized();
                 }
                 self.purge(req.uri().query().unwrap_or("")).await
             }
-            (_, "/healthz" | "/metrics" | "/status") => {
+            (_, "/healthz" | "/metrics" | "/status" | "/purge" | "/reload") => {
                 text_response(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
             }
             _ => text_response(StatusCode::NOT_FOUND, "not found"),
@@ -96,9 +108,46 @@ impl AdminHandler {
         )
     }
 
+    /// `POST /reload`: re-reads the config file and applies it, all or
+    /// nothing. 200 with the new generation; 422 with the located errors
+    /// when the new config is refused (the node keeps the old one); 409 when
+    /// this node cannot reload.
+    async fn reload(&self) -> Response<Body> {
+        match self.reloader.reload(Trigger::Admin).await {
+            Ok(r) => json_response(
+                StatusCode::OK,
+                &json!({
+                    "reloaded": true,
+                    "generation": r.generation,
+                    "duration_ms": r.duration.as_secs_f64() * 1000.0,
+                }),
+            ),
+            Err(e) => {
+                let status = match e {
+                    ReloadError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                    ReloadError::Unsupported(_) => StatusCode::CONFLICT,
+                };
+                json_response(
+                    status,
+                    &json!({
+                        "reloaded": false,
+                        "generation": self.shared.generation().id,
+                        "error": e.to_string(),
+                    }),
+                )
+            }
+        }
+    }
+
     /// Whether `req` carries the admin token (constant-time comparison).
     pub fn authorized<B>(&self, req: &Request<B>) -> bool {
-        let Some(token) = &self.token else {
+        let generation = self.shared.generation();
+        let Some(token) = generation
+            .config
+            .admin
+            .as_ref()
+            .and_then(|a| a.token.as_ref())
+        else {
             return false;
         };
         let given = req
@@ -115,7 +164,8 @@ impl AdminHandler {
                 == 0
     }
 
-    fn status(&self) -> serde_json::Value {
+    async fn status(&self) -> serde_json::Value {
+        let reloadable = self.reloader.file().await.is_some();
         let g = self.shared.generation();
         let pools: Vec<_> = g
             .pools
@@ -128,21 +178,23 @@ impl AdminHandler {
             .all()
             .into_iter()
             .map(|p| {
-                let failures: serde_json::Map<String, serde_json::Value> =
-                    crate::plugin::FailureKind::ALL
-                        .iter()
-                        .map(|k| {
-                            let n = p.stats.failures[*k as usize].load(std::sync::atomic::Ordering::Relaxed);
-                            (k.label().to_string(), n.into())
-                        })
-                        .collect();
-                json!({
+                let mut entry = json!({
                     "name": p.name(),
                     "calls": p.stats.calls.load(std::sync::atomic::Ordering::Relaxed),
                     "instantiations": p.stats.instantiations.load(std::sync::atomic::Ordering::Relaxed),
-                    "failures": failures,
+                    "failures": plugin_failures(p),
                     "last_error": p.stats.last_error(),
-                })
+                });
+                if let Some(c) = g.plugins.canary(p.name()) {
+                    entry["canary"] = json!({
+                        "percent": c.percent,
+                        "calls": c.plugin.stats.calls.load(std::sync::atomic::Ordering::Relaxed),
+                        "instantiations": c.plugin.stats.instantiations.load(std::sync::atomic::Ordering::Relaxed),
+                        "failures": plugin_failures(&c.plugin),
+                        "last_error": c.plugin.stats.last_error(),
+                    });
+                }
+                entry
             })
             .collect();
         json!({
@@ -150,7 +202,13 @@ impl AdminHandler {
             "region": g.config.node.region,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": self.shared.started.elapsed().as_secs(),
-            "config": { "source": g.config.source, "generation": g.id },
+            "config": self.shared.config_status.json(&g.config.source, g.id, reloadable),
+            "listeners": self
+                .reloader
+                .listeners()
+                .iter()
+                .map(|l| l.url())
+                .collect::<Vec<_>>(),
             "pools": pools,
             "plugins": plugins,
             "cache": {
@@ -160,6 +218,18 @@ impl AdminHandler {
             },
         })
     }
+}
+
+/// A plugin version's failure counts by kind.
+fn plugin_failures(p: &crate::plugin::LoadedPlugin) -> serde_json::Value {
+    crate::plugin::FailureKind::ALL
+        .iter()
+        .map(|k| {
+            let n = p.stats.failures[*k as usize].load(std::sync::atomic::Ordering::Relaxed);
+            (k.label().to_string(), serde_json::Value::from(n))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 fn unauthorized() -> Response<Body> {

@@ -181,6 +181,10 @@ impl Cache {
         self.vary.insert(key.primary.clone(), entry.vary.clone());
         self.pass.invalidate(&*key.primary);
         self.entries.insert(full_key, entry).await;
+        // moka applies writes to its size and count lazily, on later cache
+        // operations; without this an idle cache reports stale bytes and
+        // entries (metrics, /status). A fill already waited for the origin.
+        self.entries.run_pending_tasks().await;
     }
 
     /// Removes every variant of the URL key (invalidation after an unsafe method).
@@ -225,6 +229,7 @@ impl Cache {
                 self.entries.invalidate(&***k).await;
             }
         }
+        self.entries.run_pending_tasks().await;
         selected.len()
     }
 

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{Config, ConfigErrors};
 use crate::demo_origin::{self, OriginOptions};
 use crate::fleet::{Fleet, Member, Role};
-use crate::node::NodeError;
+use crate::node::{NodeError, ReloadOptions};
 
 /// Brink: a WebAssembly edge/CDN runtime.
 #[derive(Debug, Parser)]
@@ -133,6 +133,10 @@ pub struct ServeArgs {
     /// (default: `/`, where any answer below 500 passes).
     #[arg(long, requires = "listen")]
     pub health_path: Option<String>,
+    /// Do not reload when the config file or a plugin it names changes on
+    /// disk (SIGHUP and `POST /reload` on the admin listener still reload).
+    #[arg(long, requires = "config")]
+    pub no_watch: bool,
 }
 
 /// `brink check`.
@@ -219,7 +223,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
             };
             crate::logging::init(json || config.log.json, &cli.log_level);
-            serve(config).await
+            let reload = ReloadOptions {
+                file: a.config.clone(),
+                watch: !a.no_watch,
+            };
+            serve(config, reload).await
         }
         Command::Origin(a) => {
             crate::logging::init(json, &cli.log_level);
@@ -233,26 +241,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Validates a config file and compiles its plugins: the same path a reload takes.
-pub async fn validate_file(path: &Path) -> Result<Config, ConfigErrors> {
-    let config = Config::load(path)?;
-    if !config.plugins.is_empty() {
-        let engine = crate::plugin::PluginEngine::new().map_err(|e| {
-            ConfigErrors::single(crate::config::ConfigError::new(
-                config.source.clone(),
-                1,
-                1,
-                "plugins",
-                format!("cannot create the plugin engine: {e:#}"),
-            ))
-        })?;
-        crate::plugin::PluginSet::load(&config, &engine, None).await?;
-    }
-    Ok(config)
-}
-
+/// `brink check`: validates the file and compiles its plugins through
+/// [`crate::reload::validate_file`], the path every reload takes.
 async fn check(path: &Path) -> ExitCode {
-    match validate_file(path).await {
+    match crate::reload::validate_file(path).await {
         Ok(c) => {
             println!("{}", c.summary());
             ExitCode::SUCCESS
@@ -271,9 +263,30 @@ fn say(line: impl AsRef<str>) {
     let _ = out.flush();
 }
 
-async fn serve(config: Config) -> Result<ExitCode, CliError> {
+async fn serve(config: Config, reload: ReloadOptions) -> Result<ExitCode, CliError> {
     let stop = shutdown_signal();
-    let fleet = Fleet::start(config).await?;
+    let mut hup = reload_signal();
+    let fleet = Fleet::start_with(config, reload).await?;
+    match fleet.members.as_slice() {
+        [single] => {
+            let reloader = single.node.reloader().clone();
+            tokio::spawn(async move {
+                while hup.recv().await {
+                    tracing::info!("SIGHUP: reloading the config");
+                    let _ = reloader.reload(crate::reload::Trigger::Signal).await;
+                }
+            });
+        }
+        _ => {
+            tokio::spawn(async move {
+                while hup.recv().await {
+                    tracing::warn!(
+                        "SIGHUP ignored: the nodes of a fleet ([[fleet.nodes]]) are not hot-reloaded; restart instead"
+                    );
+                }
+            });
+        }
+    }
     for o in fleet.origin_handles() {
         say(format!("origin {} {}", o.name(), o.url()));
     }
@@ -400,7 +413,7 @@ async fn demo(a: DemoArgs) -> Result<ExitCode, CliError> {
 }
 
 /// A day-long demo JWT for the config's built-in auth plugin, if it has one.
-fn demo_token(config: &Config) -> Option<String> {
+pub fn demo_token(config: &Config) -> Option<String> {
     let auth = config
         .plugins
         .iter()
@@ -425,6 +438,41 @@ fn demo_token(config: &Config) -> Option<String> {
         claims["aud"] = aud.into();
     }
     Some(crate::token::sign_hs256(&claims, &secret))
+}
+
+/// `SIGHUP`, which asks `brink serve` to reload its config.
+pub struct ReloadSignal {
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+}
+
+impl ReloadSignal {
+    /// Waits for the next `SIGHUP`; `false` when none can arrive.
+    pub async fn recv(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(hup) = &mut self.hup {
+            return hup.recv().await.is_some();
+        }
+        std::future::pending::<()>().await;
+        false
+    }
+}
+
+/// Installs the `SIGHUP` handler now (call it before announcing readiness:
+/// a `SIGHUP` sent right after the `listening` line then reloads instead of
+/// killing the process, the signal's default action).
+pub fn reload_signal() -> ReloadSignal {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        ReloadSignal {
+            hup: signal(SignalKind::hangup()).ok(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        ReloadSignal {}
+    }
 }
 
 /// A future that resolves on Ctrl-C or SIGTERM. The handlers are installed

@@ -184,6 +184,22 @@ pub struct PluginConfig {
     pub index: usize,
     /// Line and column of the `wasm` key, for errors found when loading.
     pub location: (usize, usize),
+    /// A new version that runs on a share of the requests (`[plugins.canary]`).
+    pub canary: Option<CanaryConfig>,
+}
+
+/// `[plugins.canary]`: a second version of a plugin that runs on `percent`
+/// of the requests (chosen at random per request); the rest run the stable one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CanaryConfig {
+    /// The canary's component.
+    pub source: PluginSource,
+    /// Share of requests, 0.0 to 100.0.
+    pub percent: f64,
+    /// Its own config table; `None` uses the stable version's.
+    pub config: Option<toml::Table>,
+    /// Line and column of its `wasm` key.
+    pub location: (usize, usize),
 }
 
 impl PluginConfig {
@@ -203,7 +219,7 @@ pub struct NodeSettings {
 }
 
 /// One client-facing listener.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     /// Address to bind.
     pub addr: SocketAddr,
@@ -212,7 +228,7 @@ pub struct ListenerConfig {
 }
 
 /// One certificate and key, chosen by SNI among the names the certificate holds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateConfig {
     /// PEM certificate chain.
     pub cert: PathBuf,
@@ -230,7 +246,7 @@ pub struct AdminConfig {
 }
 
 /// Limits on requests and connections.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request head (request line plus headers) in bytes; larger gets 431.
     pub max_header_bytes: usize,
@@ -269,7 +285,7 @@ pub struct LogConfig {
 }
 
 /// A built-in shop origin the node starts itself (`brink origin` in-process).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BuiltinOriginConfig {
     /// Name, referenced by pools as `origin:NAME`.
     pub name: String,

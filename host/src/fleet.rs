@@ -3,6 +3,9 @@
 //! parents before children. A node with a parent forwards its misses to the
 //! parent (tiered caching) and falls back to the origin pool if the parent is
 //! unavailable. A file without `[fleet]` is a fleet of one node.
+//!
+//! Only a fleet of one node hot-reloads: the nodes of `[[fleet.nodes]]` keep
+//! the config they started with until the process restarts.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -11,7 +14,7 @@ use crate::config::{
     AdminConfig, BackendTarget, Config, FleetNode, ListenerConfig, NodeSettings, PoolConfig,
 };
 use crate::demo_origin::{self, OriginHandle, OriginOptions};
-use crate::node::{Node, NodeError};
+use crate::node::{BuiltinOrigin, Node, NodeError, ReloadOptions};
 
 /// A node's place in the tiers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,12 +70,18 @@ pub struct Fleet {
 const PARENT_POOL: &str = "~parent";
 
 impl Fleet {
-    /// Starts what `config` describes.
+    /// Starts what `config` describes (no node of it reloads).
     pub async fn start(config: Config) -> Result<Fleet, NodeError> {
+        Fleet::start_with(config, ReloadOptions::default()).await
+    }
+
+    /// Starts what `config` describes. A single node reloads as `reload`
+    /// says; the nodes of a fleet do not reload.
+    pub async fn start_with(config: Config, reload: ReloadOptions) -> Result<Fleet, NodeError> {
         if config.fleet.is_empty() {
             let name = config.node.name.clone();
             let region = config.node.region.clone();
-            let node = Node::start(config).await?;
+            let node = Node::start_with(config, reload).await?;
             return Ok(Fleet {
                 members: vec![Member {
                     name,
@@ -140,8 +149,8 @@ impl Fleet {
     }
 
     /// The built-in origins, whether the fleet or its single node started them.
-    pub fn origin_handles(&self) -> Vec<&OriginHandle> {
-        let mut all: Vec<&OriginHandle> = self.origins.iter().collect();
+    pub fn origin_handles(&self) -> Vec<BuiltinOrigin> {
+        let mut all: Vec<BuiltinOrigin> = self.origins.iter().map(BuiltinOrigin::of).collect();
         for m in &self.members {
             all.extend(m.node.builtin_origins());
         }

@@ -23,6 +23,7 @@ pub mod node;
 pub mod origin;
 pub mod pipeline;
 pub mod plugin;
+pub mod reload;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -331,9 +331,9 @@ fn run_info(opts: &LoadtestOptions, mode: &str, started_at: u64) -> RunInfo {
 
 /// The options `brink loadtest` ARGS describe.
 pub fn options_from_args(a: &LoadtestArgs) -> Result<LoadtestOptions, LoadtestError> {
-    if a.config.is_some() {
+    if a.config.is_some() && !a.targets.is_empty() {
         return Err(LoadtestError::Invalid(
-            "--config: fleet configs arrive with the multi-region fleet; give --target REGION=URL for each region's edge for now".into(),
+            "give either --config (start the fleet it describes) or --target, not both".into(),
         ));
     }
     let workload = match &a.trace {
@@ -379,8 +379,41 @@ pub fn options_from_args(a: &LoadtestArgs) -> Result<LoadtestOptions, LoadtestEr
 /// `brink loadtest`: runs, prints the table on stdout, writes `--json` and `--html`.
 pub async fn run_cli(a: LoadtestArgs) -> Result<ExitCode, CliError> {
     let fail = |e: LoadtestError| CliError::Other(e.to_string());
-    let opts = options_from_args(&a).map_err(fail)?;
-    let report = run(opts).await.map_err(fail)?;
+    let mut opts = options_from_args(&a).map_err(fail)?;
+    // With --config, start the fleet the file describes in this process,
+    // drive its edges, and read its built-in origins' counters.
+    let fleet = match &a.config {
+        Some(path) => {
+            let config = crate::config::Config::load(path)?;
+            if opts.tokens.is_empty()
+                && let Some(t) = crate::cli::demo_token(&config)
+            {
+                opts.tokens.push(t);
+            }
+            let fleet = crate::fleet::Fleet::start(config).await?;
+            opts.targets = fleet
+                .members
+                .iter()
+                .filter(|m| m.role == crate::fleet::Role::Edge)
+                .map(|m| RegionTarget {
+                    region: m.region.clone(),
+                    url: m.url(),
+                })
+                .collect();
+            opts.origin_stats = fleet
+                .origin_handles()
+                .iter()
+                .map(|o| format!("{}/stats", o.url()))
+                .collect();
+            Some(fleet)
+        }
+        None => None,
+    };
+    let result = run(opts).await;
+    if let Some(fleet) = fleet {
+        fleet.shutdown().await;
+    }
+    let report = result.map_err(fail)?;
     {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(table::to_text(&report).as_bytes());

@@ -1,30 +1,37 @@
-//! A running edge node: built-in origins, listeners, admin, and shutdown.
+//! A running edge node: built-in origins, listeners, admin, hot reload and
+//! shutdown. The parts a reload replaces (listeners, built-in origins) live
+//! in [`listeners`] and [`origins`] behind the [`Reloader`]'s lock.
 
-use std::collections::HashMap;
+pub(crate) mod listeners;
+pub(crate) mod origins;
+
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+pub use origins::BuiltinOrigin;
 
 use crate::admin::AdminHandler;
 use crate::body::Body;
 use crate::cache::Cache;
-use crate::config::Config;
-use crate::demo_origin::{self, OriginHandle, OriginOptions};
+use crate::config::{Config, Limits};
 use crate::error::EdgeError;
 use crate::metrics::Metrics;
 use crate::origin::Pools;
 use crate::pipeline::{self, ConnInfo};
 use crate::plugin::{PluginEngine, PluginSet};
+use crate::reload::{self, ReloadError, Reloaded, Reloader, Runtime, Trigger};
 use crate::server::{self, Handler, ListenerCtx};
 use crate::state::{Generation, Shared};
-use crate::tls::{self, TlsError};
+use crate::tls::TlsError;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +80,15 @@ impl BoundListener {
 
 /// The client-facing request handler.
 #[derive(Clone)]
-struct EdgeHandler {
+pub(crate) struct EdgeHandler {
     shared: Arc<Shared>,
+}
+
+impl EdgeHandler {
+    /// The limits of the current generation.
+    fn current_limits(&self) -> Limits {
+        self.shared.generation().config.limits.clone()
+    }
 }
 
 impl Handler for EdgeHandler {
@@ -86,17 +100,29 @@ impl Handler for EdgeHandler {
     ) -> impl Future<Output = http::Response<Body>> + Send + 'static + use<> {
         pipeline::handle(req, ConnInfo { peer, scheme }, self.shared.clone())
     }
+
+    fn limits(&self) -> Option<Limits> {
+        Some(self.current_limits())
+    }
+}
+
+/// How a node reloads its config.
+#[derive(Debug, Clone, Default)]
+pub struct ReloadOptions {
+    /// The config file reloads read (`SIGHUP`, `POST /reload`, file changes);
+    /// `None`: the node cannot reload.
+    pub file: Option<PathBuf>,
+    /// Also reload when the file or a plugin component it names changes on disk.
+    pub watch: bool,
 }
 
 /// A running node. Call [`Node::shutdown`] to stop it gracefully.
 pub struct Node {
-    shared: Arc<Shared>,
-    listeners: Vec<BoundListener>,
+    reloader: Arc<Reloader>,
     admin: Option<SocketAddr>,
-    shutdown_tx: watch::Sender<bool>,
+    admin_shutdown: watch::Sender<bool>,
     tracker: TaskTracker,
-    origins: Vec<OriginHandle>,
-    grace: Duration,
+    watch_stop: CancellationToken,
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
@@ -107,36 +133,31 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
 
 impl Node {
     /// Starts the built-in origins, binds every listener and starts serving.
+    /// The node cannot reload (see [`Node::start_with`]).
     pub async fn start(config: Config) -> Result<Node, NodeError> {
-        let mut origins = Vec::new();
-        let mut builtin = HashMap::new();
-        for o in &config.origins {
-            let opts = OriginOptions {
-                name: o.name.clone(),
-                catalog: o.catalog,
-                latency: o.latency,
-                fail_rate: o.fail_rate,
-                fail_healthz: false,
-            };
-            let handle =
-                demo_origin::start(o.addr, opts)
-                    .await
-                    .map_err(|source| NodeError::Bind {
-                        addr: o.addr,
-                        source,
-                    })?;
-            let uri: http::Uri = handle.url().parse().expect("origin URL is valid");
-            builtin.insert(o.name.clone(), uri);
-            origins.push(handle);
-        }
-        let pools = Pools::build(&config, &builtin)?;
+        Node::start_with(config, ReloadOptions::default()).await
+    }
+
+    /// Like [`Node::start`], for a config read from `reload.file`: the node
+    /// then reloads on [`Node::reload`], `POST /reload`, and (with
+    /// `reload.watch`) when the file or its plugins change.
+    pub async fn start_with(config: Config, reload: ReloadOptions) -> Result<Node, NodeError> {
         let engine = PluginEngine::new().map_err(|e| NodeError::Engine(format!("{e:#}")))?;
         let plugins = PluginSet::load(&config, &engine, None).await?;
+        let mut origins = origins::Origins::default();
+        let origin_plan = origins.prepare(&config.origins).await.map_err(|(_, e)| e)?;
+        let pools = match Pools::build(&config, origin_plan.urls(), None) {
+            Ok(p) => p,
+            Err(e) => {
+                origin_plan.abort().await;
+                return Err(e.into());
+            }
+        };
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(Cache::new(&config.cache));
         metrics.watch_cache(cache.clone());
-        let limits = config.limits.clone();
         let admin_config = config.admin.clone();
+        let limits = config.limits.clone();
         let listener_configs = config.listeners.clone();
         let shared = Arc::new(Shared {
             current: ArcSwap::from_pointee(Generation {
@@ -149,40 +170,46 @@ impl Node {
             started: Instant::now(),
             engine,
             cache,
+            config_status: Default::default(),
         });
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let tracker = TaskTracker::new();
-        let mut listeners = Vec::new();
-        for l in &listener_configs {
-            let tls = if l.tls.is_empty() {
-                None
-            } else {
-                Some(TlsAcceptor::from(tls::server_config(&l.tls)?))
-            };
-            let listener = bind(l.addr).await?;
-            let addr = listener.local_addr().map_err(|source| NodeError::Bind {
-                addr: l.addr,
-                source,
-            })?;
-            listeners.push(BoundListener {
-                addr,
-                tls: tls.is_some(),
-            });
-            let ctx = ListenerCtx {
-                handler: EdgeHandler {
-                    shared: shared.clone(),
-                },
-                limits: limits.clone(),
-                tls,
-                shutdown: shutdown_rx.clone(),
-                tracker: tracker.clone(),
-                metrics: metrics.clone(),
-            };
-            tokio::spawn(server::accept_loop(listener, ctx));
-        }
+        let mut listeners = listeners::Listeners::new(listeners::ListenEnv {
+            handler: EdgeHandler {
+                shared: shared.clone(),
+            },
+            tracker: tracker.clone(),
+            metrics: metrics.clone(),
+        });
+        let plan = match listeners.prepare(&listener_configs).await {
+            Ok(p) => p,
+            Err((_, e)) => {
+                origin_plan.abort().await;
+                return Err(e);
+            }
+        };
+        listeners.commit(plan);
+        origins.commit(origin_plan).await;
+        let reloader = Arc::new(Reloader::new(
+            shared.clone(),
+            Runtime {
+                file: reload.file.clone(),
+                listeners,
+                origins,
+                closed: false,
+            },
+            tracker.clone(),
+        ));
+        let (admin_shutdown, admin_stopped) = watch::channel(false);
         let mut admin = None;
         if let Some(a) = admin_config {
-            let listener = bind(a.addr).await?;
+            let listener = match bind(a.addr).await {
+                Ok(l) => l,
+                Err(e) => {
+                    reloader.close().await;
+                    reloader.stop_origins().await;
+                    return Err(e);
+                }
+            };
             admin = Some(listener.local_addr().map_err(|source| NodeError::Bind {
                 addr: a.addr,
                 source,
@@ -190,30 +217,37 @@ impl Node {
             let ctx = ListenerCtx {
                 handler: AdminHandler {
                     shared: shared.clone(),
-                    token: a.token.map(Arc::from),
+                    reloader: reloader.clone(),
                 },
-                limits: limits.clone(),
-                tls: None,
-                shutdown: shutdown_rx.clone(),
+                limits,
+                tls: Arc::new(ArcSwapOption::empty()),
+                shutdown: admin_stopped,
                 tracker: tracker.clone(),
                 metrics: Arc::new(Metrics::new()),
             };
             tokio::spawn(server::accept_loop(listener, ctx));
         }
+        let watch_stop = CancellationToken::new();
+        if reload.watch
+            && reload.file.is_some()
+            && let Err(e) = reload::watch::spawn(reloader.clone(), watch_stop.clone())
+        {
+            tracing::warn!(
+                "cannot watch the config for changes (SIGHUP and POST /reload still reload): {e}"
+            );
+        }
         Ok(Node {
-            shared,
-            listeners,
+            reloader,
             admin,
-            shutdown_tx,
+            admin_shutdown,
             tracker,
-            origins,
-            grace: limits.shutdown_grace,
+            watch_stop,
         })
     }
 
-    /// The client-facing listeners, as bound.
-    pub fn listeners(&self) -> &[BoundListener] {
-        &self.listeners
+    /// The client-facing listeners, as bound now (a reload may add or remove some).
+    pub fn listeners(&self) -> Vec<BoundListener> {
+        self.reloader.view().listeners.clone()
     }
 
     /// The admin listener's address.
@@ -221,34 +255,45 @@ impl Node {
         self.admin
     }
 
-    /// The built-in origins this node started.
-    pub fn builtin_origins(&self) -> &[OriginHandle] {
-        &self.origins
+    /// The built-in origins this node runs now.
+    pub fn builtin_origins(&self) -> Vec<BuiltinOrigin> {
+        self.reloader.view().origins.clone()
     }
 
     /// Node state (config generation, metrics).
     pub fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+        self.reloader.shared()
+    }
+
+    /// What applies reloads to this node.
+    pub fn reloader(&self) -> &Arc<Reloader> {
+        &self.reloader
+    }
+
+    /// Re-reads the config file and applies it, all or nothing.
+    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        self.reloader.reload(Trigger::Api).await
     }
 
     /// Stops accepting, lets in-flight requests finish within the grace
     /// period, then stops the origin health checks and the built-in origins.
     pub async fn shutdown(self) {
-        let _ = self.shutdown_tx.send(true);
+        self.watch_stop.cancel();
+        self.reloader.close().await;
+        let _ = self.admin_shutdown.send(true);
         self.tracker.close();
-        if tokio::time::timeout(self.grace, self.tracker.wait())
+        let grace = self.shared().generation().config.limits.shutdown_grace;
+        if tokio::time::timeout(grace, self.tracker.wait())
             .await
             .is_err()
         {
             tracing::warn!(
                 "shutdown grace of {:?} elapsed with {} connection(s) still open",
-                self.grace,
+                grace,
                 self.tracker.len()
             );
         }
-        self.shared.generation().pools.stop();
-        for o in self.origins {
-            o.shutdown().await;
-        }
+        self.shared().generation().pools.stop();
+        self.reloader.stop_origins().await;
     }
 }

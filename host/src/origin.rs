@@ -9,8 +9,10 @@
 //! - [`connector`]: TCP and TLS (rustls, ring) connections, new vs reused.
 //! - [`forward`](forward()): one request, attempts, backups and fallback pools.
 //!
-//! A [`Pools`] belongs to one config generation: dropping it (on reload)
-//! stops its health checks.
+//! A [`Pools`] belongs to one config generation; a [`Pool`] whose settings
+//! and backends are unchanged by a reload is carried into the next generation
+//! with its connections, health state and checks. A pool's health checks stop
+//! when the last generation holding it is dropped.
 
 mod backend;
 pub mod balance;
@@ -34,8 +36,6 @@ pub use report::{encode_metrics, status_json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::config::{BackendTarget, Config};
 use crate::error::EdgeError;
 
@@ -43,18 +43,20 @@ use crate::error::EdgeError;
 #[derive(Debug, Default)]
 pub struct Pools {
     by_name: HashMap<String, Arc<Pool>>,
-    health_checks: CancellationToken,
 }
 
 impl Pools {
     /// Builds the pools of `config` and starts their health checks (when
     /// called inside a Tokio runtime); `builtin` resolves `origin:NAME`
-    /// backends to URLs.
+    /// backends to URLs. A pool of `previous` with the same name, settings
+    /// and backend URLs is reused as it is (connections, health state, checks).
     pub fn build(
         config: &Config,
         builtin: &HashMap<String, http::Uri>,
+        previous: Option<&Pools>,
     ) -> Result<Pools, EdgeError> {
         let mut by_name = HashMap::new();
+        let mut fresh = Vec::new();
         for p in &config.pools {
             let mut uris = Vec::new();
             for b in &p.backends {
@@ -68,21 +70,36 @@ impl Pools {
                 };
                 uris.push(uri);
             }
-            let pool = Pool::new(p, uris)
-                .map_err(|e| EdgeError::Internal(format!("pool {}: {e}", p.name)))?;
-            by_name.insert(p.name.clone(), Arc::new(pool));
+            if let Some(old) = previous.and_then(|prev| prev.by_name.get(&p.name))
+                && old.config() == p
+                && old.backends().iter().map(|b| &b.uri).eq(uris.iter())
+            {
+                by_name.insert(p.name.clone(), old.clone());
+                continue;
+            }
+            let pool = Arc::new(
+                Pool::new(p, uris)
+                    .map_err(|e| EdgeError::Internal(format!("pool {}: {e}", p.name)))?,
+            );
+            fresh.push(pool.clone());
+            by_name.insert(p.name.clone(), pool);
         }
-        let pools = Pools {
-            by_name,
-            health_checks: CancellationToken::new(),
-        };
+        // Checks start only once every pool is built: an error above leaves nothing running.
         if tokio::runtime::Handle::try_current().is_ok() {
-            for pool in pools.by_name.values() {
-                health::spawn(pool, &pools.health_checks)
+            for pool in &fresh {
+                health::spawn(pool)
                     .map_err(|e| EdgeError::Internal(format!("pool {}: {e}", pool.name())))?;
             }
         }
-        Ok(pools)
+        Ok(Pools { by_name })
+    }
+
+    /// Whether `pool` is this generation's pool of its name (the same
+    /// object, carried over or not).
+    pub fn holds(&self, pool: &Arc<Pool>) -> bool {
+        self.by_name
+            .get(pool.name())
+            .is_some_and(|p| Arc::ptr_eq(p, pool))
     }
 
     /// The pool of this name.
@@ -97,14 +114,11 @@ impl Pools {
         v
     }
 
-    /// Stops the health checks (also done when the pools are dropped).
+    /// Stops the health checks of every pool (on shutdown; a pool's checks
+    /// also stop when it is dropped).
     pub fn stop(&self) {
-        self.health_checks.cancel();
-    }
-}
-
-impl Drop for Pools {
-    fn drop(&mut self) {
-        self.health_checks.cancel();
+        for pool in self.by_name.values() {
+            pool.health_checks.cancel();
+        }
     }
 }

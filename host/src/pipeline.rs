@@ -108,7 +108,9 @@ async fn run(
     let host = request_host(&req).unwrap_or_default();
     ctx.host = host.clone();
     let (route_index, route) = select_route(&req, &host, generation)?;
-    let chain = generation.plugins.chain(route_index);
+    // Canary versions are picked once: both phases run the same versions.
+    let chain = generation.plugins.pick(route_index);
+    let chain: &[_] = &chain;
     let (mut parts, body) = req.into_parts();
     let client = ClientFacts {
         ip: conn.peer.ip().to_string(),

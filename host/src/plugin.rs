@@ -111,14 +111,45 @@ pub struct ClientFacts {
 #[derive(Debug, Clone)]
 pub struct SeenRequest(RequestHead);
 
+/// A canary version of a plugin and its share of requests.
+#[derive(Debug, Clone)]
+pub struct Canary {
+    /// The loaded canary version.
+    pub plugin: Arc<LoadedPlugin>,
+    /// Share of requests, 0.0 to 100.0.
+    pub percent: f64,
+}
+
 /// Every plugin of one config generation, and each route's chain.
 #[derive(Debug, Default)]
 pub struct PluginSet {
     by_name: HashMap<String, Arc<LoadedPlugin>>,
+    /// Canary versions, by plugin name.
+    canaries: HashMap<String, Canary>,
     /// Per route (same index as `config.routes`), the plugins in order.
     chains: Vec<Vec<Arc<LoadedPlugin>>>,
-    /// Content hash of each plugin's wasm, to reuse unchanged plugins on reload.
+    /// Per route, whether a plugin of its chain has a canary.
+    chain_has_canary: Vec<bool>,
+    /// Content hash of each plugin's wasm (canaries under `NAME#canary`), to
+    /// reuse unchanged plugins on reload.
     hashes: HashMap<String, u64>,
+}
+
+/// The key of a canary in `PluginSet::hashes`.
+fn canary_key(name: &str) -> String {
+    format!("{name}#canary")
+}
+
+/// The component bytes of a plugin source.
+fn read_source(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, String> {
+    match source {
+        PluginSource::Builtin(name) => builtin_wasm(name)
+            .map(std::borrow::Cow::Borrowed)
+            .ok_or_else(|| format!("unknown built-in plugin \"{name}\"")),
+        PluginSource::File(path) => std::fs::read(path)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|e| format!("cannot read {}: {e}", path.display())),
+    }
 }
 
 fn hash_bytes(b: &[u8]) -> u64 {
@@ -142,9 +173,10 @@ fn render_config(table: &toml::Table) -> std::collections::BTreeMap<String, Stri
 }
 
 impl PluginSet {
-    /// Compiles and links every plugin of `config`. A plugin whose bytes and
-    /// settings are unchanged since `previous` is reused as it is (with its
-    /// warm instances). Errors are located at the plugin's `wasm` key.
+    /// Compiles and links every plugin of `config` (and its canary). A plugin
+    /// whose bytes and settings are unchanged since `previous` is reused as it
+    /// is (with its warm instances and counters). Errors are located at the
+    /// plugin's `wasm` key (`canary.wasm` for a canary).
     pub async fn load(
         config: &Config,
         engine: &PluginEngine,
@@ -153,63 +185,115 @@ impl PluginSet {
         let mut set = PluginSet::default();
         let mut errors = Vec::new();
         for p in &config.plugins {
-            let located = |msg: String| {
-                ConfigError::new(
-                    config.source.clone(),
-                    p.location.0,
-                    p.location.1,
-                    &format!("plugins[{}].wasm", p.index),
-                    msg,
+            // The stable version's settings, without its canary: changing only
+            // the canary does not reload the stable version.
+            let stable = PluginConfig {
+                canary: None,
+                ..p.clone()
+            };
+            let versions = std::iter::once((
+                p.name.clone(),
+                stable.clone(),
+                &p.source,
+                &p.config,
+                p.location,
+                "wasm",
+                false,
+            ))
+            .chain(p.canary.as_ref().map(|c| {
+                (
+                    canary_key(&p.name),
+                    PluginConfig {
+                        source: c.source.clone(),
+                        config: c.config.clone().unwrap_or_else(|| p.config.clone()),
+                        location: c.location,
+                        ..stable.clone()
+                    },
+                    &c.source,
+                    c.config.as_ref().unwrap_or(&p.config),
+                    c.location,
+                    "canary.wasm",
+                    true,
                 )
-            };
-            let bytes = match &p.source {
-                PluginSource::Builtin(name) => match builtin_wasm(name) {
-                    Some(b) => std::borrow::Cow::Borrowed(b),
-                    None => {
-                        errors.push(located(format!("unknown built-in plugin \"{name}\"")));
+            }));
+            for (key, settings, source, table, location, wasm_key, canary) in versions {
+                let located = |msg: String| {
+                    ConfigError::new(
+                        config.source.clone(),
+                        location.0,
+                        location.1,
+                        &format!("plugins[{}].{wasm_key}", p.index),
+                        msg,
+                    )
+                };
+                let bytes = match read_source(source) {
+                    Ok(b) => b,
+                    Err(msg) => {
+                        errors.push(located(msg));
                         continue;
                     }
-                },
-                PluginSource::File(path) => match std::fs::read(path) {
-                    Ok(b) => std::borrow::Cow::Owned(b),
-                    Err(e) => {
-                        errors.push(located(format!("cannot read {}: {e}", path.display())));
-                        continue;
+                };
+                let hash = hash_bytes(&bytes);
+                // The previous version with the same bytes, if any.
+                let same_bytes = previous.and_then(|prev| {
+                    let old = if canary {
+                        prev.canaries.get(&p.name).map(|c| &c.plugin)
+                    } else {
+                        prev.by_name.get(&p.name)
+                    }?;
+                    (prev.hashes.get(&key) == Some(&hash)).then_some(old)
+                });
+                let loaded = match same_bytes {
+                    Some(old) if old.settings == settings => old.clone(),
+                    _ => {
+                        // Same bytes, other settings: link the compiled component again.
+                        let compiled = match same_bytes {
+                            Some(old) => Ok(old.component.clone()),
+                            None => wasmtime::component::Component::new(engine.engine(), &bytes),
+                        };
+                        let component = match compiled {
+                            Ok(c) => c,
+                            Err(e) => {
+                                errors.push(located(format!(
+                                    "cannot compile plugin {}: {e:#}",
+                                    p.name
+                                )));
+                                continue;
+                            }
+                        };
+                        let facts = PluginFacts {
+                            name: Arc::from(p.name.as_str()),
+                            config: render_config(table),
+                            node_name: config.node.name.clone(),
+                            node_region: config.node.region.clone(),
+                        };
+                        match LoadedPlugin::new(engine, &component, settings, facts, canary).await {
+                            Ok(loaded) => Arc::new(loaded),
+                            Err(e) => {
+                                errors.push(located(format!(
+                                    "cannot instantiate plugin {}: {e:#}",
+                                    p.name
+                                )));
+                                continue;
+                            }
+                        }
                     }
-                },
-            };
-            let hash = hash_bytes(&bytes);
-            if let Some(prev) = previous
-                && prev.hashes.get(&p.name) == Some(&hash)
-                && let Some(old) = prev.by_name.get(&p.name)
-                && old.settings == *p
-            {
-                set.by_name.insert(p.name.clone(), old.clone());
-                set.hashes.insert(p.name.clone(), hash);
-                continue;
-            }
-            let component = match wasmtime::component::Component::new(engine.engine(), &bytes) {
-                Ok(c) => c,
-                Err(e) => {
-                    errors.push(located(format!("cannot compile plugin {}: {e:#}", p.name)));
-                    continue;
+                };
+                set.hashes.insert(key, hash);
+                match (canary, &p.canary) {
+                    (true, Some(c)) => {
+                        set.canaries.insert(
+                            p.name.clone(),
+                            Canary {
+                                plugin: loaded,
+                                percent: c.percent,
+                            },
+                        );
+                    }
+                    _ => {
+                        set.by_name.insert(p.name.clone(), loaded);
+                    }
                 }
-            };
-            let facts = PluginFacts {
-                name: Arc::from(p.name.as_str()),
-                config: render_config(&p.config),
-                node_name: config.node.name.clone(),
-                node_region: config.node.region.clone(),
-            };
-            match LoadedPlugin::new(engine, &component, p.clone(), facts).await {
-                Ok(loaded) => {
-                    set.by_name.insert(p.name.clone(), Arc::new(loaded));
-                    set.hashes.insert(p.name.clone(), hash);
-                }
-                Err(e) => errors.push(located(format!(
-                    "cannot instantiate plugin {}: {e:#}",
-                    p.name
-                ))),
             }
         }
         if !errors.is_empty() {
@@ -225,7 +309,36 @@ impl PluginSet {
                     .collect()
             })
             .collect();
+        set.chain_has_canary = config
+            .routes
+            .iter()
+            .map(|r| r.plugins.iter().any(|n| set.canaries.contains_key(n)))
+            .collect();
         Ok(set)
+    }
+
+    /// The versions one request runs on route `index`: each plugin with a
+    /// canary is its canary version with the canary's probability. The
+    /// response phase must run the same versions as the request phase.
+    pub fn pick(&self, index: usize) -> std::borrow::Cow<'_, [Arc<LoadedPlugin>]> {
+        let chain = self.chain(index);
+        if !self.chain_has_canary.get(index).copied().unwrap_or(false) {
+            return std::borrow::Cow::Borrowed(chain);
+        }
+        std::borrow::Cow::Owned(
+            chain
+                .iter()
+                .map(|p| match self.canaries.get(p.name()) {
+                    Some(c) if rand::random::<f64>() * 100.0 < c.percent => c.plugin.clone(),
+                    _ => p.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    /// The canary version of plugin `name`, if it has one.
+    pub fn canary(&self, name: &str) -> Option<&Canary> {
+        self.canaries.get(name)
     }
 
     /// The chain of route `index`.
@@ -233,10 +346,21 @@ impl PluginSet {
         self.chains.get(index).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// Every plugin, sorted by name.
+    /// Every plugin (its stable version), sorted by name.
     pub fn all(&self) -> Vec<&Arc<LoadedPlugin>> {
         let mut v: Vec<_> = self.by_name.values().collect();
         v.sort_by(|a, b| a.name().cmp(b.name()));
+        v
+    }
+
+    /// Every loaded version, stable and canary, sorted by name then version.
+    pub fn versions(&self) -> Vec<&Arc<LoadedPlugin>> {
+        let mut v: Vec<_> = self
+            .by_name
+            .values()
+            .chain(self.canaries.values().map(|c| &c.plugin))
+            .collect();
+        v.sort_by(|a, b| (a.name(), a.version()).cmp(&(b.name(), b.version())));
         v
     }
 }
@@ -447,17 +571,19 @@ pub async fn on_response(
     Ok(http::Response::from_parts(parts, body))
 }
 
-/// Appends the plugins' counters to an OpenMetrics text exposition.
+/// Appends the plugins' counters to an OpenMetrics text exposition, one
+/// series per plugin and version (`stable` or `canary`).
 pub fn encode_metrics(set: &PluginSet, out: &mut String) {
     use std::fmt::Write;
-    let plugins = set.all();
+    let plugins = set.versions();
     let _ = writeln!(out, "# HELP brink_plugin_calls Plugin calls (both phases).");
     let _ = writeln!(out, "# TYPE brink_plugin_calls counter");
     for p in &plugins {
         let _ = writeln!(
             out,
-            "brink_plugin_calls_total{{plugin=\"{}\"}} {}",
+            "brink_plugin_calls_total{{plugin=\"{}\",version=\"{}\"}} {}",
             p.name(),
+            p.version(),
             p.stats.calls.load(Ordering::Relaxed)
         );
     }
@@ -469,8 +595,9 @@ pub fn encode_metrics(set: &PluginSet, out: &mut String) {
     for p in &plugins {
         let _ = writeln!(
             out,
-            "brink_plugin_instantiations_total{{plugin=\"{}\"}} {}",
+            "brink_plugin_instantiations_total{{plugin=\"{}\",version=\"{}\"}} {}",
             p.name(),
+            p.version(),
             p.stats.instantiations.load(Ordering::Relaxed)
         );
     }
@@ -483,8 +610,9 @@ pub fn encode_metrics(set: &PluginSet, out: &mut String) {
         for kind in FailureKind::ALL {
             let _ = writeln!(
                 out,
-                "brink_plugin_failures_total{{plugin=\"{}\",kind=\"{}\"}} {}",
+                "brink_plugin_failures_total{{plugin=\"{}\",version=\"{}\",kind=\"{}\"}} {}",
                 p.name(),
+                p.version(),
                 kind.label(),
                 p.stats.failures[kind as usize].load(Ordering::Relaxed)
             );

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -35,6 +36,13 @@ pub trait Handler: Clone + Send + Sync + 'static {
         peer: SocketAddr,
         scheme: &'static str,
     ) -> impl Future<Output = http::Response<Body>> + Send + 'static + use<Self>;
+
+    /// Limits for a connection accepted now; `None` keeps the listener's.
+    /// The edge takes them from the current config generation, so a reload
+    /// applies to new connections.
+    fn limits(&self) -> Option<Limits> {
+        None
+    }
 }
 
 /// Everything an accept loop needs.
@@ -42,10 +50,11 @@ pub trait Handler: Clone + Send + Sync + 'static {
 pub struct ListenerCtx<H> {
     /// The request handler.
     pub handler: H,
-    /// Limits (taken from the generation the listener started on).
+    /// Limits, unless the handler gives the current ones ([`Handler::limits`]).
     pub limits: Limits,
-    /// TLS, for HTTPS listeners.
-    pub tls: Option<TlsAcceptor>,
+    /// TLS, for HTTPS listeners; a reload may replace it (new connections
+    /// use the new certificates).
+    pub tls: Arc<ArcSwapOption<TlsAcceptor>>,
     /// Set to true to stop accepting and drain connections.
     pub shutdown: watch::Receiver<bool>,
     /// Tracks connection tasks so shutdown can wait for them.
@@ -77,7 +86,8 @@ fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
 
 /// Accepts connections until shutdown; each is served in its own task.
 pub async fn accept_loop<H: Handler>(listener: TcpListener, ctx: ListenerCtx<H>) {
-    let builder = Arc::new(builder(&ctx.limits));
+    let mut limits = ctx.handler.limits().unwrap_or_else(|| ctx.limits.clone());
+    let mut builder = Arc::new(builder(&limits));
     let mut shutdown = ctx.shutdown.clone();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -93,7 +103,14 @@ pub async fn accept_loop<H: Handler>(listener: TcpListener, ctx: ListenerCtx<H>)
             _ = stopped(&mut shutdown) => break,
         };
         let _ = tcp.set_nodelay(true);
-        let ctx = ctx.clone();
+        if let Some(current) = ctx.handler.limits()
+            && current != limits
+        {
+            builder = Arc::new(self::builder(&current));
+            limits = current;
+        }
+        let mut ctx = ctx.clone();
+        ctx.limits = limits.clone();
         let builder = builder.clone();
         ctx.tracker.clone().spawn(async move {
             ctx.metrics.connections.inc();
@@ -110,7 +127,7 @@ async fn serve_tcp<H: Handler>(
     ctx: &ListenerCtx<H>,
     builder: &auto::Builder<TokioExecutor>,
 ) {
-    match &ctx.tls {
+    match ctx.tls.load_full() {
         None => serve_io(tcp, peer, "http", ctx, builder).await,
         Some(acceptor) => {
             match tokio::time::timeout(ctx.limits.tls_handshake_timeout, acceptor.accept(tcp)).await

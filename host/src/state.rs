@@ -11,6 +11,7 @@ use crate::config::{Config, RouteConfig};
 use crate::metrics::Metrics;
 use crate::origin::Pools;
 use crate::plugin::{PluginEngine, PluginSet};
+use crate::reload::ConfigStatus;
 
 /// One config generation: everything a request needs, fixed for its lifetime.
 #[derive(Debug)]
@@ -23,6 +24,12 @@ pub struct Generation {
     pub pools: Pools,
     /// Plugins and each route's chain.
     pub plugins: PluginSet,
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        tracing::debug!(generation = self.id, "config generation retired");
+    }
 }
 
 impl Generation {
@@ -48,6 +55,8 @@ pub struct Shared {
     pub engine: PluginEngine,
     /// The HTTP cache; it outlives config generations.
     pub cache: Arc<Cache>,
+    /// Reload counters and the last reload's outcome.
+    pub config_status: ConfigStatus,
 }
 
 impl Shared {

@@ -71,7 +71,8 @@ fn check_accepts_every_example_config() {
         let stdout = text(&out.stdout);
         let summary = stdout.lines().next().unwrap_or("");
         assert!(
-            summary.starts_with(&format!("{p}: ok: node ")) && summary.contains("listener(s)"),
+            (summary.starts_with(&format!("{p}: ok: node ")) && summary.contains("listener(s)"))
+                || summary.starts_with(&format!("{p}: ok: fleet of ")),
             "summary line of {p}: {stdout}"
         );
     }

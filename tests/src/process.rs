@@ -42,17 +42,23 @@ impl BrinkProcess {
     /// Like [`BrinkProcess::serve`], writing `config.toml` into `dir`
     /// (which may already hold certificates the config names).
     pub fn serve_in(dir: tempfile::TempDir, toml: &str) -> BrinkProcess {
+        BrinkProcess::serve_in_with(dir, toml, &[])
+    }
+
+    /// Like [`BrinkProcess::serve_in`], with extra `serve` flags (e.g. `--no-watch`).
+    pub fn serve_in_with(dir: tempfile::TempDir, toml: &str, extra: &[&str]) -> BrinkProcess {
         let path = dir.path().join("config.toml");
         std::fs::write(&path, toml).expect("write config");
         let expect = Expect {
             listeners: toml.matches("[[listeners]]").count().max(1),
             admin: toml.lines().any(|l| l.trim() == "[admin]"),
         };
-        let args = [
+        let mut args = vec![
             "serve".to_string(),
             "--config".into(),
             path.display().to_string(),
         ];
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut p = BrinkProcess::start(&args, expect, dir.path());
         p.dir = Some(dir);
         p

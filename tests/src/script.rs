@@ -137,7 +137,21 @@ impl State {
 pub struct ScriptOrigin {
     addr: SocketAddr,
     state: Arc<State>,
-    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    task: tokio::sync::Mutex<Option<Running>>,
+}
+
+/// The accept loop and the signal that stops it.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    fn spawn(listener: TcpListener, state: Arc<State>) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(accept(listener, state, stopped));
+        Running { stop, task }
+    }
 }
 
 impl ScriptOrigin {
@@ -146,11 +160,11 @@ impl ScriptOrigin {
         let listener = listen("127.0.0.1:0".parse().expect("addr")).expect("bind script origin");
         let addr = listener.local_addr().expect("local_addr");
         let state = Arc::new(State::default());
-        let task = tokio::spawn(accept(listener, state.clone()));
+        let running = Running::spawn(listener, state.clone());
         ScriptOrigin {
             addr,
             state,
-            task: tokio::sync::Mutex::new(Some(task)),
+            task: tokio::sync::Mutex::new(Some(running)),
         }
     }
 
@@ -214,9 +228,11 @@ impl ScriptOrigin {
     pub async fn set_down(&self, down: bool) {
         let mut task = self.task.lock().await;
         if down {
-            if let Some(t) = task.take() {
-                t.abort();
-                let _ = t.await;
+            if let Some(running) = task.take() {
+                // The loop closes the listener and waits for every
+                // connection to be aborted before it ends.
+                let _ = running.stop.send(());
+                let _ = running.task.await;
             }
         } else if task.is_none() {
             let mut tries = 0;
@@ -231,15 +247,15 @@ impl ScriptOrigin {
                     Err(e) => panic!("rebinding {}: {e}", self.addr),
                 }
             };
-            *task = Some(tokio::spawn(accept(listener, self.state.clone())));
+            *task = Some(Running::spawn(listener, self.state.clone()));
         }
     }
 }
 
 impl Drop for ScriptOrigin {
     fn drop(&mut self) {
-        if let Some(t) = self.task.get_mut().take() {
-            t.abort();
+        if let Some(running) = self.task.get_mut().take() {
+            running.task.abort();
         }
     }
 }
@@ -251,7 +267,11 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-async fn accept(listener: TcpListener, state: Arc<State>) {
+async fn accept(
+    listener: TcpListener,
+    state: Arc<State>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new());
     builder.http2().timer(TokioTimer::new());
@@ -259,6 +279,11 @@ async fn accept(listener: TcpListener, state: Arc<State>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
+            _ = &mut stop => {
+                drop(listener);
+                conns.shutdown().await;
+                return;
+            }
             r = listener.accept() => {
                 let Ok((tcp, _)) = r else { continue };
                 let state = state.clone();

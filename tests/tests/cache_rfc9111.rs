@@ -635,3 +635,122 @@ async fn route_query_sort_and_ignore() {
     get(&client, &format!("{}/q?a=1&b=2", kept.url())).await;
     assert_eq!(origin3.count("/q"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_if_cached_never_goes_forward() {
+    let origin = ScriptOrigin::start().await;
+    origin.set(
+        "/stale",
+        Script::cached("x", "max-age=2")
+            .header("etag", "\"s\"")
+            .etag_304(),
+    );
+    let edge = edge(&origin).await;
+    let client = h1_client();
+    let url = format!("{}/stale", edge.url());
+    get(&client, &url).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let r = get_with(&client, &url, &[("cache-control", "only-if-cached")]).await;
+    assert_eq!(
+        r.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        cache_status(&r)
+    );
+    let r = get_with(
+        &client,
+        &url,
+        &[("cache-control", "only-if-cached, no-cache")],
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::GATEWAY_TIMEOUT,
+        "{}",
+        cache_status(&r)
+    );
+    assert_eq!(
+        origin.count("/stale"),
+        1,
+        "only-if-cached went to the origin"
+    );
+    // Accepting stale content, it is served.
+    let r = get_with(
+        &client,
+        &url,
+        &[("cache-control", "only-if-cached, max-stale")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(origin.count("/stale"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_stale_and_min_fresh() {
+    let origin = ScriptOrigin::start().await;
+    origin.set("/ms", Script::cached("x", "max-age=2"));
+    origin.set("/mr", Script::cached("x", "max-age=2, must-revalidate"));
+    origin.set("/mf", Script::cached("x", "max-age=60"));
+    let edge = edge(&origin).await;
+    let client = h1_client();
+    for p in ["/ms", "/mr", "/mf"] {
+        get(&client, &format!("{}{p}", edge.url())).await;
+    }
+    let r = get_with(
+        &client,
+        &format!("{}/mf", edge.url()),
+        &[("cache-control", "min-fresh=30")],
+    )
+    .await;
+    assert!(is_hit(&r), "{}", cache_status(&r));
+    get_with(
+        &client,
+        &format!("{}/mf", edge.url()),
+        &[("cache-control", "min-fresh=120")],
+    )
+    .await;
+    assert_eq!(
+        origin.count("/mf"),
+        2,
+        "min-fresh beyond the ttl goes forward"
+    );
+
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let ms = [("cache-control", "max-stale=600")];
+    let r = get_with(&client, &format!("{}/ms", edge.url()), &ms).await;
+    assert!(is_hit(&r), "{}", cache_status(&r));
+    assert_eq!(origin.count("/ms"), 1);
+    let r = get_with(
+        &client,
+        &format!("{}/ms", edge.url()),
+        &[("cache-control", "max-stale=0")],
+    )
+    .await;
+    assert!(!is_hit(&r), "{}", cache_status(&r));
+    assert_eq!(origin.count("/ms"), 2);
+    // must-revalidate: max-stale is not honoured.
+    get_with(&client, &format!("{}/mr", edge.url()), &ms).await;
+    assert_eq!(origin.count("/mr"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qualified_no_cache_and_private_strip_the_field() {
+    let origin = ScriptOrigin::start().await;
+    origin.set(
+        "/nc-cookie",
+        Script::cached("x", "max-age=60, no-cache=\"set-cookie\"").header("set-cookie", "sid=1"),
+    );
+    origin.set(
+        "/priv-field",
+        Script::cached("x", "max-age=60, private=\"x-user\"").header("x-user", "alice"),
+    );
+    let edge = edge(&origin).await;
+    let client = h1_client();
+    for (p, field) in [("/nc-cookie", "set-cookie"), ("/priv-field", "x-user")] {
+        get(&client, &format!("{}{p}", edge.url())).await;
+        let r = get(&client, &format!("{}{p}", edge.url())).await;
+        assert!(is_hit(&r), "{p}: {}", cache_status(&r));
+        assert!(r.header(field).is_none(), "{p}: stored {field}");
+        assert_eq!(origin.count(p), 1);
+    }
+}

@@ -32,7 +32,8 @@ async fn origin_at(addr: SocketAddr, name: &str) -> OriginHandle {
 }
 
 /// An in-process edge with one pool `default` written as `pool` (the lines
-/// after `name`), extra TOML after it, a route `/` and an admin listener.
+/// after `name`), extra TOML after it, a route `/` (cache off: every request
+/// goes to the pool) and an admin listener.
 struct Edge {
     node: Option<Node>,
     url: String,
@@ -46,6 +47,7 @@ impl Edge {
              [admin]\naddress = \"127.0.0.1:0\"\ntoken = \"test-admin-token\"\n\n\
              [log]\naccess_log = false\n\n\
              [[routes]]\npath_prefix = \"/\"\npool = \"default\"\n\n\
+             [routes.cache]\nenabled = false\n\n\
              [[pools]]\nname = \"default\"\n{pool}\n\n{extra}\n"
         );
         let config = Config::parse(&toml, "<pools-test>", std::path::Path::new("."))

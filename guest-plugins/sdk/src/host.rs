@@ -40,13 +40,30 @@ pub fn log(level: Level, message: &str) {
     crate::testing::record_log(level, message);
 }
 
+#[cfg(target_arch = "wasm32")]
+thread_local! {
+    static CONFIG_MEMO: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// A value from this plugin's own config table, rendered as text: strings as
 /// they are, other values (numbers, booleans, arrays, tables) as TOML. `None`
 /// when the key is not set. See [`crate::config`] for parsing helpers.
 /// Natively: the value set with [`crate::testing::set_config`].
+///
+/// A plugin's config is fixed for the life of its instance (a reload makes
+/// new instances), so on wasm each key is asked of the host once and then
+/// answered from a per-instance memo: warm instances pay no host call for it.
 pub fn config(key: &str) -> Option<String> {
     #[cfg(target_arch = "wasm32")]
-    return imp::config_get(key);
+    return CONFIG_MEMO.with(|memo| {
+        if let Some(v) = memo.borrow().get(key) {
+            return v.clone();
+        }
+        let v = imp::config_get(key);
+        memo.borrow_mut().insert(key.to_owned(), v.clone());
+        v
+    });
     #[cfg(not(target_arch = "wasm32"))]
     return crate::testing::config(key);
 }

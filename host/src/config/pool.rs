@@ -191,7 +191,7 @@ pub struct OriginTlsConfig {
 }
 
 /// An origin pool.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PoolConfig {
     /// Pool name, referenced by routes and plugins.
     pub name: String,

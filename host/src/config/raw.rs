@@ -152,4 +152,14 @@ pub struct RawPlugin {
     pub response_body_limit: Option<Spanned<u64>>,
     #[serde(default)]
     pub config: toml::Table,
+    pub canary: Option<RawCanary>,
+}
+
+/// `[plugins.canary]`: a new version that gets a share of the requests.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    pub wasm: Spanned<String>,
+    pub percent: Spanned<f64>,
+    pub config: Option<toml::Table>,
 }

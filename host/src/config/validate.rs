@@ -549,38 +549,44 @@ fn route_cache(raw: Option<&RawRouteCache>, errs: &mut Errs<'_>, i: usize) -> Ro
     }
 }
 
+/// A `wasm` value: `builtin:NAME` or a component file relative to `base`.
+fn plugin_source(
+    wasm: &Spanned<String>,
+    key: &str,
+    errs: &mut Errs<'_>,
+    base: &Path,
+) -> PluginSource {
+    match wasm.get_ref().strip_prefix("builtin:") {
+        Some(b) => {
+            if !crate::plugin::BUILTIN_PLUGINS.contains(&b) {
+                errs.at(
+                    wasm,
+                    key,
+                    format!(
+                        "unknown built-in plugin \"{b}\" (built in: {})",
+                        crate::plugin::BUILTIN_PLUGINS.join(", ")
+                    ),
+                );
+            }
+            PluginSource::Builtin(b.to_string())
+        }
+        None => {
+            let path = base.join(wasm.get_ref());
+            if !path.is_file() {
+                errs.at(wasm, key, format!("file not found: {}", path.display()));
+            }
+            PluginSource::File(path)
+        }
+    }
+}
+
 fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<PluginConfig> {
     let mut names = HashSet::new();
     let mut out = Vec::new();
     for (i, p) in raw.iter().enumerate() {
         let key = |k: &str| format!("plugins[{i}].{k}");
         errs.name(&p.name, &key("name"), &mut names, "plugin");
-        let source = match p.wasm.get_ref().strip_prefix("builtin:") {
-            Some(b) => {
-                if !crate::plugin::BUILTIN_PLUGINS.contains(&b) {
-                    errs.at(
-                        &p.wasm,
-                        &key("wasm"),
-                        format!(
-                            "unknown built-in plugin \"{b}\" (built in: {})",
-                            crate::plugin::BUILTIN_PLUGINS.join(", ")
-                        ),
-                    );
-                }
-                PluginSource::Builtin(b.to_string())
-            }
-            None => {
-                let path = base.join(p.wasm.get_ref());
-                if !path.is_file() {
-                    errs.at(
-                        &p.wasm,
-                        &key("wasm"),
-                        format!("file not found: {}", path.display()),
-                    );
-                }
-                PluginSource::File(path)
-            }
-        };
+        let source = plugin_source(&p.wasm, &key("wasm"), errs, base);
         let instance = match p.instance.as_ref().map(|v| (v, v.get_ref().as_str())) {
             None | Some((_, "reuse")) => InstanceMode::Reuse,
             Some((_, "per-request")) => InstanceMode::PerRequest,
@@ -630,6 +636,23 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             None => DEFAULT_MAX_REUSE,
         };
         let (line, col) = super::error::line_col(errs.text, p.wasm.span().start);
+        let canary = p.canary.as_ref().map(|c| {
+            let source = plugin_source(&c.wasm, &key("canary.wasm"), errs, base);
+            let percent = *c.percent.get_ref();
+            if !(0.0..=100.0).contains(&percent) {
+                errs.at(
+                    &c.percent,
+                    &key("canary.percent"),
+                    "must be between 0 and 100",
+                );
+            }
+            CanaryConfig {
+                source,
+                percent: percent.clamp(0.0, 100.0),
+                config: c.config.clone(),
+                location: super::error::line_col(errs.text, c.wasm.span().start),
+            }
+        });
         out.push(PluginConfig {
             name: p.name.get_ref().clone(),
             source,
@@ -647,6 +670,7 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             config: p.config.clone(),
             index: i,
             location: (line, col),
+            canary,
         });
     }
     out

@@ -135,7 +135,7 @@ fn summary(h: &mut String, r: &Report) {
 /// Hit ratio per second per region (lines) with each region's ideal (dashed).
 pub fn timeline_chart(r: &Report) -> String {
     let (w, hgt) = (900.0, 320.0);
-    let (left, right, top, bottom) = (50.0, 150.0, 15.0, 35.0);
+    let (left, right, top, bottom) = (50.0, 190.0, 15.0, 35.0);
     let pw = w - left - right;
     let ph = hgt - top - bottom;
     let seconds = r
@@ -192,6 +192,8 @@ pub fn timeline_chart(r: &Report) -> String {
             .timeline
             .iter()
             .filter(|p| p.responses > 0)
+            // A last bucket covering under half a second is noise: leave it out.
+            .filter(|p| g.timeline.len() == 1 || p.t_s as f64 + 0.5 <= r.throughput.elapsed_s)
             .map(|p| format!("{:.1},{:.1}", x(p.t_s as f64), y(p.hit_ratio)))
             .collect();
         if !points.is_empty() {
@@ -226,7 +228,7 @@ pub fn timeline_chart(r: &Report) -> String {
             s,
             "<rect x=\"{lx}\" y=\"{:.1}\" width=\"12\" height=\"12\" fill=\"{color}\"/>\
              <text x=\"{:.1}\" y=\"{:.1}\">{}</text>\
-             <text x=\"{:.1}\" y=\"{:.1}\" class=\"note\">{} (ideal {})</text>",
+             <text x=\"{:.1}\" y=\"{:.1}\" class=\"note\">{} / ideal {}</text>",
             ly - 10.0,
             lx + 16.0,
             ly,

@@ -666,7 +666,6 @@ pub(crate) mod tests {
         );
         push(1, Kind::Orders, None, answer(Tier::Origin, 503, 0), 8, 500);
         push(1, Kind::Orders, None, Err(Failure::Timeout), 1000, 1500);
-        drop(push);
         rec.late = 1;
         let universe = vec![
             ("/images/1.jpg".to_string(), 0.5),

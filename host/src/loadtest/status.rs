@@ -71,7 +71,7 @@ pub fn classify<'a>(values: impl IntoIterator<Item = &'a str>) -> Classification
     for v in values {
         match parse(v) {
             Ok(m) => members.extend(m),
-            Err(()) => malformed = true,
+            Err(Unsplittable) => malformed = true,
         }
     }
     if malformed {
@@ -102,9 +102,14 @@ pub fn classify_members(members: &[Member]) -> Classification {
     }
 }
 
+/// A field value whose quoting is broken, so its list cannot be split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unterminated string in Cache-Status")]
+pub struct Unsplittable;
+
 /// Parses one field value into members. `Err` when quoting is broken (the list
 /// cannot be split); otherwise members that do not parse are kept as malformed.
-pub fn parse(value: &str) -> Result<Vec<Member>, ()> {
+pub fn parse(value: &str) -> Result<Vec<Member>, Unsplittable> {
     split_outside_quotes(value, ',')?
         .into_iter()
         .map(str::trim)
@@ -113,7 +118,7 @@ pub fn parse(value: &str) -> Result<Vec<Member>, ()> {
         .collect()
 }
 
-fn parse_member(text: &str) -> Result<Member, ()> {
+fn parse_member(text: &str) -> Result<Member, Unsplittable> {
     let mut parts = split_outside_quotes(text, ';')?.into_iter().map(str::trim);
     let name = parts.next().unwrap_or_default();
     let mut m = Member::default();
@@ -221,7 +226,7 @@ fn is_tchar(b: u8) -> bool {
 }
 
 /// Splits at `sep` outside double-quoted strings; `Err` on an unterminated string.
-fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, ()> {
+fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, Unsplittable> {
     let mut out = Vec::new();
     let mut start = 0;
     let mut in_quotes = false;
@@ -243,7 +248,7 @@ fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, ()> {
         }
     }
     if in_quotes {
-        return Err(());
+        return Err(Unsplittable);
     }
     out.push(&s[start..]);
     Ok(out)

@@ -24,8 +24,10 @@ use crate::config::HealthCheckConfig;
 /// Largest health-check body read (the rest is dropped with the connection).
 const BODY_LIMIT: usize = 64 * 1024;
 
-/// Starts the checks of every backend of `pool`, stopped by `cancel`.
-pub(super) fn spawn(pool: &Arc<Pool>, cancel: &CancellationToken) -> Result<(), String> {
+/// Starts the checks of every backend of `pool`; they stop when the pool is
+/// dropped or stopped (its own cancellation token).
+pub(super) fn spawn(pool: &Arc<Pool>) -> Result<(), String> {
+    let cancel = &pool.health_checks;
     let Some(hc) = pool.config().health_check.clone() else {
         return Ok(());
     };

@@ -10,6 +10,7 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::capture_connection;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio_util::sync::CancellationToken;
 
 use super::backend::{Backend, millis_since};
 use super::balance::{Affinity, Balancer};
@@ -48,6 +49,15 @@ pub struct Pool {
     epoch: Instant,
     /// Pool-wide counters.
     pub stats: PoolStats,
+    /// Stops this pool's health checks; cancelled when the pool is dropped
+    /// (when the last config generation holding it ends) or on shutdown.
+    pub(super) health_checks: CancellationToken,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.health_checks.cancel();
+    }
 }
 
 impl Pool {
@@ -85,6 +95,7 @@ impl Pool {
             epoch: Instant::now(),
             stats: PoolStats::default(),
             config: config.clone(),
+            health_checks: CancellationToken::new(),
         })
     }
 

@@ -214,22 +214,7 @@ impl CachePhase {
                 self.with_entry(&parts, &key, full_key.clone(), entry, now, ctx)
                     .await?
             }
-            None if policy::only_if_cached(&parts.headers) => {
-                let mut status = self.new_status();
-                status.fwd = Some(Fwd::Miss);
-                status.detail = Some("only-if-cached".into());
-                self.count("miss");
-                let mut resp = crate::body::text_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "504 not in cache (only-if-cached)",
-                );
-                resp.headers_mut().remove(header::CACHE_CONTROL);
-                Answer {
-                    resp,
-                    status,
-                    log: "MISS",
-                }
-            }
+            None if policy::only_if_cached(&parts.headers) => self.only_if_cached_miss(),
             None => {
                 // Only a URL whose responses vary can miss on `Vary`; one
                 // stored without `Vary` and since purged is a plain miss.
@@ -253,6 +238,25 @@ impl CachePhase {
         status::append(resp.headers_mut(), &status);
         ctx.cache = log;
         Ok(resp)
+    }
+
+    /// `only-if-cached` and nothing usable stored: 504, never forward
+    /// (RFC 9111 §5.2.1.7).
+    fn only_if_cached_miss(&self) -> Answer {
+        let mut status = self.new_status();
+        status.fwd = Some(Fwd::Miss);
+        status.detail = Some("only-if-cached".into());
+        self.count("miss");
+        let mut resp = crate::body::text_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            "504 not in cache (only-if-cached)",
+        );
+        resp.headers_mut().remove(header::CACHE_CONTROL);
+        Answer {
+            resp,
+            status,
+            log: "MISS",
+        }
     }
 
     /// A stored entry exists: serve it, or revalidate it, as RFC 9111 and the
@@ -297,6 +301,11 @@ impl CachePhase {
                     status,
                     log: "STALE",
                 })
+            }
+            RequestDecision::Revalidate | RequestDecision::Miss
+                if policy::only_if_cached(&parts.headers) =>
+            {
+                Ok(self.only_if_cached_miss())
             }
             RequestDecision::Revalidate => {
                 // A fresh entry that the request's directives refused is
@@ -444,7 +453,12 @@ impl CachePhase {
                         }
                         Stored::No(resp, why) => {
                             guard.finish(FillOutcome::Uncacheable);
-                            self.cache().mark_pass(&key.primary);
+                            // Hit-for-pass never stores: a transient origin
+                            // error must not keep the URL uncached (and
+                            // uncoalesced) for the whole pass period.
+                            if !resp.status().is_server_error() {
+                                self.cache().mark_pass(&key.primary);
+                            }
                             let mut status = self.new_status();
                             status.fwd = Some(fwd);
                             status.fwd_status = Some(origin_status);
@@ -646,7 +660,8 @@ impl CachePhase {
         let guard = match self.cache().join(&full_key) {
             Join::Leader(g) => g,
             Join::Waiter(rx) => {
-                if let FillOutcome::Stored(fresh) = coalesce_wait(rx).await {
+                let outcome = coalesce_wait(rx).await;
+                if let FillOutcome::Stored(fresh) = outcome {
                     self.count("coalesced");
                     let mut status = self.new_status();
                     status.fwd = Some(fwd);
@@ -657,6 +672,22 @@ impl CachePhase {
                         status,
                         log: "REVALIDATED",
                     });
+                }
+                // The leader's revalidation failed (origin error or down):
+                // the waiters get the stale copy too, where stale-if-error
+                // allows it, instead of each asking the failing origin.
+                let now = SystemTime::now();
+                if matches!(outcome, FillOutcome::Failed)
+                    && policy::may_serve_stale_on_error(
+                        &entry.freshness,
+                        entry.age(now),
+                        &parts.headers,
+                    )
+                {
+                    let mut status = self.new_status();
+                    status.fwd = Some(fwd);
+                    status.collapsed = true;
+                    return Ok(self.stale_on_error(&entry, parts, now, status));
                 }
                 return self.fetch_uncoalesced(parts, fwd, ctx).await;
             }

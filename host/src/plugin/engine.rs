@@ -10,6 +10,12 @@ use wasmtime::{Config, Engine};
 
 use super::bindings::{HostState, Plugin};
 
+/// Component instances the pool holds (warm and in-flight fresh ones together).
+const POOL_INSTANCES: u32 = 1000;
+
+/// The largest memory a plugin may be given (`max_memory_bytes` is validated against it).
+pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
+
 /// How often the epoch advances. Plugin deadlines are whole ticks, so this is
 /// their resolution.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
@@ -65,6 +71,22 @@ impl PluginEngine {
         config.epoch_interruption(true);
         config.consume_fuel(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        // Instances, memories and async stacks come from pre-reserved pools,
+        // so a fresh instance (per-request plugins, a replaced warm one) costs
+        // no mmap/munmap. Memory per plugin is still capped per store.
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 8)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 4)
+            .total_stacks(POOL_INSTANCES)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size(MAX_PLUGIN_MEMORY);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        config.async_stack_size(1 << 20);
+        config.max_wasm_stack(512 << 10);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

@@ -57,8 +57,12 @@ pub struct LoadedPlugin {
     pub(super) settings: PluginSettings,
     facts: Arc<PluginFacts>,
     pre: PluginPre<HostState>,
+    /// The compiled component, reused by a reload that changes only settings.
+    pub(super) component: Component,
     engine: PluginEngine,
     warm: Mutex<Vec<Warm>>,
+    /// Whether this is the canary version (`[plugins.canary]`).
+    canary: bool,
     /// Counters.
     pub stats: PluginStats,
 }
@@ -67,6 +71,7 @@ impl std::fmt::Debug for LoadedPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedPlugin")
             .field("name", &self.settings.name)
+            .field("version", &self.version())
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +83,7 @@ impl LoadedPlugin {
         component: &Component,
         settings: PluginSettings,
         facts: PluginFacts,
+        canary: bool,
     ) -> Result<LoadedPlugin, wasmtime::Error> {
         let instance_pre = engine.linker().instantiate_pre(component)?;
         let pre = PluginPre::new(instance_pre)?;
@@ -85,8 +91,10 @@ impl LoadedPlugin {
             settings,
             facts: Arc::new(facts),
             pre,
+            component: component.clone(),
             engine: engine.clone(),
             warm: Mutex::new(Vec::new()),
+            canary,
             stats: PluginStats::default(),
         };
         // Instantiate once now, so a plugin that cannot start is refused at load time.
@@ -100,6 +108,11 @@ impl LoadedPlugin {
     /// Plugin name.
     pub fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// `stable`, or `canary` for the version of `[plugins.canary]`.
+    pub fn version(&self) -> &'static str {
+        if self.canary { "canary" } else { "stable" }
     }
 
     async fn instantiate(&self) -> Result<Warm, wasmtime::Error> {

@@ -1,0 +1,145 @@
+//! What `/status` and `/metrics` say about config reloads.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use super::Trigger;
+
+/// The outcome of one reload attempt.
+#[derive(Debug, Clone)]
+pub struct LastReload {
+    /// Whether it was applied.
+    pub ok: bool,
+    /// When it finished.
+    pub at: SystemTime,
+    /// The located error(s) of a refused reload.
+    pub error: Option<String>,
+    /// How long it took (reading, validating, compiling, swapping).
+    pub duration: Duration,
+    /// What started it.
+    pub trigger: Trigger,
+}
+
+/// Reload counters and the last attempt, shared by the admin endpoints.
+#[derive(Debug)]
+pub struct ConfigStatus {
+    loaded_at: SystemTime,
+    ok: AtomicU64,
+    errors: AtomicU64,
+    last: Mutex<Option<LastReload>>,
+}
+
+impl Default for ConfigStatus {
+    fn default() -> Self {
+        ConfigStatus {
+            loaded_at: SystemTime::now(),
+            ok: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            last: Mutex::new(None),
+        }
+    }
+}
+
+fn unix_secs(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl ConfigStatus {
+    /// Records an attempt.
+    pub fn record(&self, last: LastReload) {
+        if last.ok {
+            self.ok.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(last);
+    }
+
+    /// The last attempt, if any.
+    pub fn last(&self) -> Option<LastReload> {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `(ok, error)` counts.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.errors.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The `config` object of `/status`.
+    pub fn json(&self, source: &str, generation: u64, reloadable: bool) -> serde_json::Value {
+        let last = self.last().map(|l| {
+            json!({
+                "ok": l.ok,
+                "at": humantime::format_rfc3339_millis(l.at).to_string(),
+                "error": l.error,
+                "duration_ms": l.duration.as_secs_f64() * 1000.0,
+                "trigger": l.trigger.label(),
+            })
+        });
+        let (ok, errors) = self.counts();
+        json!({
+            "source": source,
+            "generation": generation,
+            "reloadable": reloadable,
+            "loaded_at": humantime::format_rfc3339_millis(self.loaded_at).to_string(),
+            "reloads": { "ok": ok, "error": errors },
+            "last_reload": last,
+        })
+    }
+
+    /// Appends the reload metrics to an OpenMetrics text exposition.
+    pub fn encode_metrics(&self, generation: u64, out: &mut String) {
+        use std::fmt::Write;
+        let (ok, errors) = self.counts();
+        let last = self.last();
+        let at = last.as_ref().map_or(self.loaded_at, |l| l.at);
+        let success = last.as_ref().is_none_or(|l| l.ok);
+        let _ = writeln!(
+            out,
+            "# HELP brink_config_generation Config generation serving new requests (1 at start, +1 per applied reload)."
+        );
+        let _ = writeln!(out, "# TYPE brink_config_generation gauge");
+        let _ = writeln!(out, "brink_config_generation {generation}");
+        let _ = writeln!(
+            out,
+            "# HELP brink_config_reloads Config reloads, by result."
+        );
+        let _ = writeln!(out, "# TYPE brink_config_reloads counter");
+        let _ = writeln!(out, "brink_config_reloads_total{{result=\"ok\"}} {ok}");
+        let _ = writeln!(
+            out,
+            "brink_config_reloads_total{{result=\"error\"}} {errors}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP brink_config_last_reload_timestamp_seconds When the last reload attempt finished (the start time before any)."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE brink_config_last_reload_timestamp_seconds gauge"
+        );
+        let _ = writeln!(
+            out,
+            "brink_config_last_reload_timestamp_seconds {:.3}",
+            unix_secs(at)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP brink_config_last_reload_success Whether the last reload attempt was applied (1) or refused (0)."
+        );
+        let _ = writeln!(out, "# TYPE brink_config_last_reload_success gauge");
+        let _ = writeln!(
+            out,
+            "brink_config_last_reload_success {}",
+            u8::from(success)
+        );
+    }
+}
