@@ -29,70 +29,15 @@ URL_PATH="${URL_PATH:-/api/inventory/42}"
 BUILD="${BUILD:-1}"
 KEEP_TMP="${KEEP_TMP:-0}"
 
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$BENCH_DIR/.." && pwd)"
-BRINK="${BRINK_BIN:-$REPO/target/release/brink}"
-RESULTS_DIR="$BENCH_DIR/results"
+LOG_TAG=miss-path
+# shellcheck source=bench/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
-log() { printf '[miss-path] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-TMP="$(mktemp -d /tmp/brink-miss.XXXXXX)"
-PIDS=()
-cleanup() {
-    local rc=$? pid
-    trap - EXIT INT TERM
-    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $rc -ne 0 ]]; then
-        for f in "$TMP"/*.err "$TMP"/nginx-error.log; do
-            [[ -s "$f" ]] && { log "--- $f"; tail -n 20 "$f" >&2; }
-        done
-    fi
-    if [[ "$KEEP_TMP" == 1 || $rc -ne 0 ]]; then log "temporary files kept in $TMP"; else rm -rf "$TMP"; fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-need=()
-command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v taskset >/dev/null 2>&1 || need+=(util-linux)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-if [[ ${#need[@]} -gt 0 ]]; then
-    log "installing ${need[*]} with apt-get"
-    SUDO=(); [[ $(id -u) -ne 0 ]] && SUDO=(sudo)
-    "${SUDO[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-command -v python3 >/dev/null 2>&1 || die "python3 is required"
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-if [[ "$(nproc)" -ge 2 ]]; then PIN_SERVER=(taskset -c 0); PIN_CLIENT=(taskset -c 1)
-else log "warning: fewer than 2 CPUs; no pinning"; PIN_SERVER=(); PIN_CLIENT=(); fi
-
-if [[ "$BUILD" == 1 ]]; then
-    log "building brink (release)"
-    (cd "$REPO" && cargo build --release -p brink)
-fi
-[[ -x "$BRINK" ]] || die "$BRINK not found"
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_line() { # wait_line FILE PID NAME REGEX -> prints the first capture
-    local file=$1 pid=$2 name=$3 re=$4 v
-    for _ in $(seq 200); do
-        v="$(sed -n "s#$re#\\1#p" "$file" 2>/dev/null | head -n1)"
-        [[ -n "$v" ]] && { printf '%s\n' "$v"; return 0; }
-        kill -0 "$pid" 2>/dev/null || die "$name exited early"
-        sleep 0.1
-    done
-    die "$name did not start within 20 s"
-}
+bench_tmp brink-miss
+bench_require nginx:nginx wrk:wrk taskset:util-linux curl:curl
+NGINX="$(sbin_cmd nginx)"
+bench_pin
+bench_build
 
 export RUST_LOG=warn
 ORIGINS=()
@@ -157,12 +102,6 @@ conn_counts() {
         /^brink_origin_connection_requests_total/ {
             if ($0 ~ /connection="new"/) n += $NF; else if ($0 ~ /connection="reused"/) r += $NF }
         END { printf "%d %d\n", n, r }'
-}
-
-to_ms() {
-    awk -v v="$1" 'BEGIN { n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u);
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1;
-        if (f < 0) exit 1; printf "%.3f", n * f }'
 }
 
 RAW="$TMP/raw.tsv"; : >"$RAW"

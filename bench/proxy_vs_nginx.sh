@@ -28,113 +28,17 @@ URLS="${URLS:-/fragments/product/42 /images/7.jpg}"
 BUILD="${BUILD:-1}"
 KEEP_TMP="${KEEP_TMP:-0}"
 
-BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO="$(cd "$BENCH_DIR/.." && pwd)"
-BRINK="${BRINK_BIN:-$REPO/target/release/brink}"
-RESULTS_DIR="$BENCH_DIR/results"
+LOG_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 STAMP="$(date -u +%Y-%m-%dT%H-%M-%SZ)"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-# ---------------------------------------------------------------- cleanup ----
-TMP="$(mktemp -d /tmp/brink-bench.XXXXXX)"
-PIDS=()
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        # Give each process up to 5 s to stop, then kill it.
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ $rc -ne 0 ]]; then
-        log "failed (exit $rc); last lines of the server logs:"
-        for f in "$TMP"/origin.err "$TMP"/brink.err "$TMP"/nginx-error.log; do
-            [[ -s "$f" ]] && { log "--- $f"; tail -n 20 "$f" >&2; }
-        done
-    fi
-    if [[ "$KEEP_TMP" == 1 || $rc -ne 0 ]]; then
-        log "temporary files kept in $TMP"
-    else
-        rm -rf "$TMP"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# ------------------------------------------------------------ prerequisites --
-need_install=()
-command -v nginx >/dev/null 2>&1 || need_install+=(nginx)
-command -v wrk >/dev/null 2>&1 || need_install+=(wrk)
-command -v taskset >/dev/null 2>&1 || need_install+=(util-linux)
-command -v curl >/dev/null 2>&1 || need_install+=(curl)
-if [[ ${#need_install[@]} -gt 0 ]]; then
-    log "installing ${need_install[*]} with apt-get"
-    SUDO=()
-    [[ $(id -u) -ne 0 ]] && SUDO=(sudo)
-    "${SUDO[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${need_install[@]}" >/dev/null
-fi
-command -v python3 >/dev/null 2>&1 || die "python3 is required (port picking, statistics, JSON)"
-# nginx from Debian lives in /usr/sbin, which may be missing from a non-root PATH.
-NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
+bench_tmp brink-bench
+bench_require nginx:nginx wrk:wrk taskset:util-linux curl:curl
+NGINX="$(sbin_cmd nginx)"
 [[ -x "$NGINX" ]] || die "nginx not found after installation"
-
-if [[ "$(nproc)" -ge 2 ]]; then
-    PIN_SERVER=(taskset -c 0)
-    PIN_CLIENT=(taskset -c 1)
-else
-    log "warning: fewer than 2 CPUs; running without CPU pinning"
-    PIN_SERVER=()
-    PIN_CLIENT=()
-fi
-
-# ------------------------------------------------------------------- build --
-if [[ "$BUILD" == 1 ]]; then
-    log "building brink (release)"
-    (cd "$REPO" && cargo build --release -p brink)
-fi
-[[ -x "$BRINK" ]] || die "$BRINK not found (build it, or run with BUILD=1)"
-
-# ---------------------------------------------------------------- helpers ---
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-
-# wait_listening FILE PID NAME: polls FILE for a `listening http://ADDR` line, prints ADDR.
-wait_listening() {
-    local file=$1 pid=$2 name=$3 addr
-    for _ in $(seq 200); do
-        addr="$(sed -n 's#^listening http://\([^ /]*\).*#\1#p' "$file" 2>/dev/null | head -n1)"
-        if [[ -n "$addr" ]]; then
-            printf '%s\n' "$addr"
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || die "$name exited before listening"
-        sleep 0.1
-    done
-    die "$name did not print a listening line within 20 s"
-}
-
-wait_http() {
-    local url=$1 name=$2
-    for _ in $(seq 100); do
-        curl -s -o /dev/null "$url" && return 0
-        sleep 0.1
-    done
-    die "$name does not answer at $url"
-}
+bench_pin
+bench_build
 
 # ------------------------------------------------------------ the servers ---
 export RUST_LOG=warn
@@ -204,14 +108,6 @@ done
 # RAW: one line per measured run: target url round req_s p99_ms non2xx socket_errors
 RAW="$TMP/raw.tsv"
 : >"$RAW"
-
-to_ms() { # wrk latency like 812.00us / 1.23ms / 1.02s / 2.00m
-    awk -v v="$1" 'BEGIN {
-        n = v; sub(/[a-z]+$/, "", n); u = v; sub(/^[0-9.]+/, "", u);
-        f = (u == "us") ? 0.001 : (u == "ms") ? 1 : (u == "s") ? 1000 : (u == "m") ? 60000 : -1;
-        if (f < 0) exit 1;
-        printf "%.3f", n * f }'
-}
 
 run_wrk() { # run_wrk TARGET ADDR PATH SECONDS OUTFILE
     "${PIN_CLIENT[@]}" wrk -t1 -c"$CONNS" -d"${4}s" --latency "http://$2$3" >"$5" 2>&1 \

@@ -144,6 +144,7 @@ struct Sample {
     end: Instant,
     latency: Duration,
     ok: bool,
+    error: Option<String>,
 }
 
 /// Closed-loop clients until `stop`.
@@ -158,17 +159,25 @@ async fn load(url: String, conns: usize, stop: Arc<AtomicBool>) -> Vec<Sample> {
             while !stop.load(Ordering::Relaxed) {
                 let start = Instant::now();
                 let req = Request::get(&url).body(brink::body::empty()).expect("req");
-                let ok = match client.request(req).await {
+                let error = match client.request(req).await {
                     Ok(resp) => {
-                        let good = resp.status() == 200;
-                        good && resp.into_body().collect().await.is_ok()
+                        let status = resp.status();
+                        match resp.into_body().collect().await {
+                            Ok(_) if status == 200 => None,
+                            Ok(b) => Some(format!(
+                                "{status}: {}",
+                                String::from_utf8_lossy(&b.to_bytes())
+                            )),
+                            Err(e) => Some(format!("body: {e:?}")),
+                        }
                     }
-                    Err(_) => false,
+                    Err(e) => Some(format!("{e:?}")),
                 };
                 out.push(Sample {
                     end: Instant::now(),
                     latency: start.elapsed(),
-                    ok,
+                    ok: error.is_none(),
+                    error,
                 });
             }
             out
@@ -212,14 +221,23 @@ async fn run() {
     let conns = env_or("CONNS", 32) as usize;
     let steady = Duration::from_secs(env_or("STEADY", 5));
     let wasm = echo_wasm();
-    let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("echo.wasm"), &wasm).expect("write wasm");
-    let p = BrinkProcess::serve_in_with(dir, &config("v0"), &[]);
+    // One node that watches its files, one that reloads only on POST /reload.
+    let start = |extra: &'static [&'static str]| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("echo.wasm"), &wasm).expect("write wasm");
+        BrinkProcess::serve_in_with(dir, &config("v0"), extra)
+    };
+    let p = start(&[]);
+    let q = start(&["--no-watch"]);
     let site = p.dir().expect("dir");
     let url = format!("{}/products/42", p.url());
     let admin = p.admin_url().to_string();
+    let q_site = q.dir().expect("dir");
+    let q_url = format!("{}/products/42", q.url());
+    let q_admin = q.admin_url().to_string();
     for _ in 0..200 {
         served_version(&url).await;
+        served_version(&q_url).await;
     }
 
     // 1. File change -> new generation serving.
@@ -251,20 +269,18 @@ async fn run() {
             ));
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        // POST /reload: the same change without the watcher's debounce.
+        // POST /reload on the node without a watcher: no debounce.
         let mut admin_took = Vec::new();
         for i in 0..reloads {
             let version = format!("{kind}-admin-{i}");
             if kind == "plugin" {
-                replace(&site.join("echo.wasm"), &variant(&wasm, &version));
+                replace(&q_site.join("echo.wasm"), &variant(&wasm, &version));
             }
-            replace(&site.join("config.toml"), config(&version).as_bytes());
-            // Let the watcher's own reload of this change pass first.
-            tokio::time::sleep(Duration::from_millis(600)).await;
+            replace(&q_site.join("config.toml"), config(&version).as_bytes());
             let t0 = Instant::now();
-            post_reload(&admin).await;
+            post_reload(&q_admin).await;
             admin_took.push(t0.elapsed());
-            assert_eq!(served_version(&url).await, version);
+            assert_eq!(served_version(&q_url).await, version);
         }
         let row = json!({
             "file_change_to_serving_median_ms": median_ms(&mut took),
@@ -284,23 +300,28 @@ async fn run() {
         results.insert(kind.into(), row);
     }
 
-    // 2. Requests/s steady vs during a burst of 10 reloads.
+    // 2. Requests/s steady vs during a burst of 10 reloads (the node without
+    // a watcher; the other one is stopped first).
+    drop(p);
     let stop = Arc::new(AtomicBool::new(false));
-    let loader = tokio::spawn(load(url.clone(), conns, stop.clone()));
+    let loader = tokio::spawn(load(q_url.clone(), conns, stop.clone()));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let steady_from = Instant::now();
     tokio::time::sleep(steady).await;
     let steady_to = Instant::now();
     for i in 0..10 {
         let version = format!("burst-{i}");
-        replace(&site.join("echo.wasm"), &variant(&wasm, &version));
-        replace(&site.join("config.toml"), config(&version).as_bytes());
-        post_reload(&admin).await;
+        replace(&q_site.join("echo.wasm"), &variant(&wasm, &version));
+        replace(&q_site.join("config.toml"), config(&version).as_bytes());
+        post_reload(&q_admin).await;
     }
     let burst_to = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, Ordering::Relaxed);
     let samples = loader.await.expect("load");
+    for s in samples.iter().filter_map(|s| s.error.as_ref()).take(5) {
+        println!("failed request: {s}");
+    }
     let steady_w = window(&samples, steady_from, steady_to);
     let burst_w = window(&samples, steady_to, burst_to);
     let ratio = burst_w["req_per_s"].as_f64().unwrap_or(0.0)

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 pub use builtin::{BUILTIN_PLUGINS, GUEST_DIR, builtin_wasm};
-pub use engine::PluginEngine;
+pub use engine::{MAX_PLUGIN_MEMORY, PluginEngine};
 pub use instance::{LoadedPlugin, PluginStats};
 
 use crate::body::{Body, full};
@@ -140,6 +140,23 @@ fn canary_key(name: &str) -> String {
     format!("{name}#canary")
 }
 
+/// Compiles a component off the async workers (cranelift takes tens to
+/// hundreds of milliseconds, and a reload compiles while the node serves).
+async fn compile(
+    engine: &PluginEngine,
+    bytes: std::borrow::Cow<'static, [u8]>,
+) -> wasmtime::Result<wasmtime::component::Component> {
+    let engine = engine.engine().clone();
+    let work = move || wasmtime::component::Component::new(&engine, &bytes);
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => rt
+            .spawn_blocking(work)
+            .await
+            .map_err(|e| wasmtime::Error::msg(format!("compile task failed: {e}")))?,
+        Err(_) => work(),
+    }
+}
+
 /// The component bytes of a plugin source.
 fn read_source(source: &PluginSource) -> Result<std::borrow::Cow<'static, [u8]>, String> {
     match source {
@@ -249,7 +266,7 @@ impl PluginSet {
                         // Same bytes, other settings: link the compiled component again.
                         let compiled = match same_bytes {
                             Some(old) => Ok(old.component.clone()),
-                            None => wasmtime::component::Component::new(engine.engine(), &bytes),
+                            None => compile(engine, bytes).await,
                         };
                         let component = match compiled {
                             Ok(c) => c,

@@ -263,14 +263,17 @@ async fn users_spread_over_regions_and_a_trace_cycles_through_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fleet_config_is_not_wired_yet_and_bad_flags_fail() {
-    let out = loadtest(&["--config".into(), "fleet.toml".into()]).await;
+async fn config_with_target_and_bad_flags_fail() {
+    let out = loadtest(&[
+        "--config".into(),
+        "fleet.toml".into(),
+        "--target".into(),
+        "us-east=http://127.0.0.1:1".into(),
+    ])
+    .await;
     assert!(!out.status.success());
     let err = text(&out.stderr);
-    assert!(
-        err.contains("fleet configs arrive with the multi-region fleet"),
-        "{err}"
-    );
+    assert!(err.contains("not both"), "{err}");
 
     let out = loadtest(&["--no-progress".into(), "--requests".into(), "1".into()]).await;
     assert!(!out.status.success());

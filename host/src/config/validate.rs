@@ -450,6 +450,9 @@ pub(super) fn validate(
         errs.top("routes", "at least one [[routes]] entry is required");
     }
 
+    let cache = cache_config(raw.cache.as_ref(), &mut errs);
+    let fleet = fleet::validate(raw.fleet.as_ref(), &mut errs);
+
     if !errs.list.is_empty() {
         errs.list.sort_by_key(|e| (e.line, e.col));
         return Err(ConfigErrors(errs.list));
@@ -465,8 +468,8 @@ pub(super) fn validate(
         pools,
         routes,
         plugins,
-        cache: cache_config(raw.cache.as_ref(), &mut errs),
-        fleet: fleet::validate(raw.fleet.as_ref(), &mut errs),
+        cache,
+        fleet,
     })
 }
 
@@ -616,11 +619,14 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             }
         };
         let max_memory = match &p.max_memory_bytes {
-            Some(v) if *v.get_ref() < 1024 * 1024 || *v.get_ref() > 4 * 1024 * 1024 * 1024 => {
+            Some(v)
+                if *v.get_ref() < 1024 * 1024
+                    || *v.get_ref() > crate::plugin::MAX_PLUGIN_MEMORY as u64 =>
+            {
                 errs.at(
                     v,
                     &key("max_memory_bytes"),
-                    "must be between 1 MiB and 4 GiB",
+                    "must be between 1 MiB and 1 GiB",
                 );
                 DEFAULT_PLUGIN_MEMORY
             }

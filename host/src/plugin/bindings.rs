@@ -17,8 +17,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use brink::plugin::host::Level;
-pub use brink::plugin::types::{
+pub use self::brink::plugin::host::Level;
+pub use self::brink::plugin::types::{
     ClientInfo, EarlyResponse, HeaderOp, RequestAction, RequestEdits, RequestHead, ResponseHead,
 };
 
@@ -76,9 +76,9 @@ impl WasiView for HostState {
     }
 }
 
-impl brink::plugin::types::Host for HostState {}
+impl self::brink::plugin::types::Host for HostState {}
 
-impl brink::plugin::host::Host for HostState {
+impl self::brink::plugin::host::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
         let plugin = &*self.facts.name;
         let message: String = message.chars().take(2048).collect();
