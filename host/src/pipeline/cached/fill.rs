@@ -1,0 +1,292 @@
+//! Misses: one origin fetch per key for all concurrent requests, and storing
+//! what RFC 9111 and the route allow.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderName, HeaderValue, Method, Request, Response, header};
+use http_body_util::BodyExt;
+
+use super::{Answer, CachePhase, strip_surrogate};
+use crate::body::{Body, empty};
+use crate::cache::coalesce_wait;
+use crate::cache::policy::{self, Storability, Vary};
+use crate::cache::status::Fwd;
+use crate::cache::{CacheKey, Entry, FillOutcome, Join};
+use crate::error::EdgeError;
+use crate::forwarding;
+use crate::pipeline::{RequestCtx, from_upstream, to_upstream};
+
+impl CachePhase {
+    /// A miss: fetch once for all concurrent requests of this key, store what
+    /// may be stored, and answer.
+    pub(super) async fn fill(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        full_key: Arc<str>,
+        fwd: Fwd,
+        no_store: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Answer, EdgeError> {
+        if no_store || self.cache().is_pass(&key.primary) {
+            self.count("miss");
+            return self.fetch_uncoalesced(parts, fwd, ctx).await;
+        }
+        for _attempt in 0..3 {
+            match self.cache().join(&full_key) {
+                Join::Leader(guard) => {
+                    let upstream = self.fill_request(parts, None);
+                    let request_time = SystemTime::now();
+                    let resp = self.fetch(upstream, ctx).await?;
+                    self.count("miss");
+                    let origin_status = resp.status().as_u16();
+                    return match self.store(parts, key, resp, request_time).await? {
+                        Stored::Yes(entry) => {
+                            guard.finish(FillOutcome::Stored(entry.clone()));
+                            let mut status = self.new_status();
+                            status.fwd = Some(fwd);
+                            status.fwd_status = Some(origin_status);
+                            status.stored = true;
+                            status.ttl = Some(entry.ttl(SystemTime::now()));
+                            Ok(Answer {
+                                resp: self.respond_from(&entry, parts, SystemTime::now()),
+                                status,
+                                log: "MISS",
+                            })
+                        }
+                        Stored::No(resp, why) => {
+                            guard.finish(FillOutcome::Uncacheable);
+                            // Hit-for-pass never stores: a transient origin
+                            // error must not keep the URL uncached (and
+                            // uncoalesced) for the whole pass period.
+                            if !resp.status().is_server_error() {
+                                self.cache().mark_pass(&key.primary);
+                            }
+                            let mut status = self.new_status();
+                            status.fwd = Some(fwd);
+                            status.fwd_status = Some(origin_status);
+                            status.detail = Some(why.to_string());
+                            Ok(Answer {
+                                resp: self.for_client(resp, parts),
+                                status,
+                                log: "MISS",
+                            })
+                        }
+                    };
+                }
+                Join::Waiter(rx) => match coalesce_wait(rx).await {
+                    FillOutcome::Stored(entry) => {
+                        // The leader's response may vary on fields this request differs in.
+                        if key.full(&entry.vary, &parts.headers) != entry.full_key {
+                            let full = key.full(&entry.vary, &parts.headers);
+                            if let Some(e) = self.cache().get(&full).await {
+                                return Box::pin(self.with_entry(
+                                    parts,
+                                    key,
+                                    full,
+                                    e,
+                                    SystemTime::now(),
+                                    ctx,
+                                ))
+                                .await;
+                            }
+                            return Box::pin(self.fill(
+                                parts,
+                                key,
+                                full,
+                                Fwd::VaryMiss,
+                                false,
+                                ctx,
+                            ))
+                            .await;
+                        }
+                        self.count("coalesced");
+                        let mut status = self.new_status();
+                        status.fwd = Some(fwd);
+                        status.collapsed = true;
+                        status.fwd_status = Some(entry.status.as_u16());
+                        status.ttl = Some(entry.ttl(SystemTime::now()));
+                        return Ok(Answer {
+                            resp: self.respond_from(&entry, parts, SystemTime::now()),
+                            status,
+                            log: "COLLAPSED",
+                        });
+                    }
+                    FillOutcome::Uncacheable => {
+                        self.count("miss");
+                        return self.fetch_uncoalesced(parts, fwd, ctx).await;
+                    }
+                    FillOutcome::Failed => continue,
+                },
+            }
+        }
+        self.count("miss");
+        self.fetch_uncoalesced(parts, fwd, ctx).await
+    }
+
+    /// Fetches for this request alone, without storing.
+    pub(super) async fn fetch_uncoalesced(
+        &self,
+        parts: &http::request::Parts,
+        fwd: Fwd,
+        ctx: &mut RequestCtx,
+    ) -> Result<Answer, EdgeError> {
+        let mut req = Request::new(());
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = parts.uri.clone();
+        *req.version_mut() = parts.version;
+        *req.headers_mut() = parts.headers.clone();
+        let (p, ()) = req.into_parts();
+        let upstream = to_upstream(p, empty(), self.conn, &self.generation);
+        let resp = self.fetch(upstream, ctx).await?;
+        let mut status = self.new_status();
+        status.fwd = Some(fwd);
+        status.fwd_status = Some(resp.status().as_u16());
+        let mut resp = from_upstream(resp, &self.generation);
+        strip_surrogate(resp.headers_mut());
+        Ok(Answer {
+            resp,
+            status,
+            log: "MISS",
+        })
+    }
+
+    /// An origin response that is not stored, as the client gets it.
+    pub(super) fn for_client(
+        &self,
+        resp: Response<Body>,
+        parts: &http::request::Parts,
+    ) -> Response<Body> {
+        let (mut head, body) = resp.into_parts();
+        strip_surrogate(&mut head.headers);
+        forwarding::add_via(&mut head.headers, http::Version::HTTP_11, self.node());
+        let body = if parts.method == Method::HEAD {
+            empty()
+        } else {
+            body
+        };
+        Response::from_parts(head, body)
+    }
+
+    /// Stores the origin's response if RFC 9111 and the route allow it and it
+    /// fits; otherwise hands the (streaming) response back.
+    pub(super) async fn store(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        resp: Response<Body>,
+        request_time: SystemTime,
+    ) -> Result<Stored, EdgeError> {
+        let response_time = SystemTime::now();
+        let (mut head, body) = resp.into_parts();
+        forwarding::remove_hop_by_hop(&mut head.headers);
+        let not_stored = |head: http::response::Parts, body: Body, why: &'static str| {
+            Ok(Stored::No(Response::from_parts(head, body), why))
+        };
+        let freshness = match policy::storability(
+            &Method::GET,
+            &parts.headers,
+            head.status,
+            &head.headers,
+            &self.rules(),
+            request_time,
+            response_time,
+        ) {
+            Storability::Store(f) => f,
+            Storability::DontStore(why) => return not_stored(head, body, why),
+        };
+        let vary: Arc<[HeaderName]> = match policy::vary(&head.headers) {
+            Vary::None => Arc::from(Vec::new()),
+            Vary::Fields(f) => Arc::from(f),
+            Vary::Star => return not_stored(head, body, "vary-star"),
+        };
+        let max = self.generation.config.cache.max_object_bytes;
+        let declared = head
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max) {
+            return not_stored(head, body, "too-large");
+        }
+        let bytes = match collect_up_to(body, max).await {
+            Ok(b) => b,
+            Err(Partial::TooLarge(body)) => return not_stored(head, body, "too-large"),
+            Err(Partial::Failed(e)) => {
+                return Err(EdgeError::Origin {
+                    kind: crate::error::OriginFailure::Protocol,
+                    pool: self.pool.name().to_string(),
+                    backend: "-".into(),
+                    message: format!("reading the response body: {e}"),
+                });
+            }
+        };
+        policy::strip_for_storage(&mut head.headers, &freshness.strip_fields);
+        let surrogate_keys: Box<[String]> = head
+            .headers
+            .get_all("surrogate-key")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split_ascii_whitespace())
+            .take(64)
+            .map(str::to_string)
+            .collect();
+        head.headers.insert(
+            header::CONTENT_LENGTH,
+            HeaderValue::from(bytes.len() as u64),
+        );
+        let full_key = key.full(&vary, &parts.headers);
+        let entry = Arc::new(Entry {
+            status: head.status,
+            headers: head.headers,
+            body: bytes,
+            freshness,
+            stored_at: response_time,
+            surrogate_keys,
+            url: key.url.clone(),
+            vary,
+            purged: false,
+            full_key: full_key.clone(),
+        });
+        self.cache().insert(key, full_key, entry.clone()).await;
+        Ok(Stored::Yes(entry))
+    }
+}
+
+/// Whether a fill was stored.
+pub(super) enum Stored {
+    Yes(Arc<Entry>),
+    No(Response<Body>, &'static str),
+}
+
+pub(super) enum Partial {
+    /// Over the limit: the bytes read so far followed by the rest of the stream.
+    TooLarge(Body),
+    Failed(crate::body::BoxError),
+}
+
+/// Reads a body up to `limit` bytes.
+async fn collect_up_to(mut body: Body, limit: u64) -> Result<Bytes, Partial> {
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(Partial::Failed)?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+            if buf.len() as u64 > limit {
+                use futures_util::StreamExt;
+                let head = buf.freeze();
+                let first =
+                    futures_util::stream::iter(std::iter::once(Ok::<_, crate::body::BoxError>(
+                        http_body::Frame::data(head),
+                    )));
+                let stream = first.chain(http_body_util::BodyStream::new(body));
+                return Err(Partial::TooLarge(BodyExt::boxed(
+                    http_body_util::StreamBody::new(stream),
+                )));
+            }
+        }
+    }
+    Ok(buf.freeze())
+}

@@ -1,0 +1,232 @@
+//! Stale entries: conditional revalidation (304 refreshes), stale-if-error,
+//! and stale-while-revalidate in the background.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{HeaderMap, Method, Request, StatusCode};
+
+use super::fill::Stored;
+use super::{Answer, CachePhase};
+use crate::cache::coalesce_wait;
+use crate::cache::policy::{self, Storability};
+use crate::cache::status::{CacheStatus, Fwd};
+use crate::cache::{CacheKey, Entry, FillOutcome, Join};
+use crate::error::EdgeError;
+use crate::pipeline::RequestCtx;
+
+impl CachePhase {
+    /// A stale (or soft-purged) entry: ask the origin with validators; a 304
+    /// refreshes it, a new response replaces it, an error may serve it stale.
+    pub(super) async fn revalidate(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        full_key: Arc<str>,
+        entry: Arc<Entry>,
+        fwd: Fwd,
+        ctx: &mut RequestCtx,
+    ) -> Result<Answer, EdgeError> {
+        self.count("revalidate");
+        let guard = match self.cache().join(&full_key) {
+            Join::Leader(g) => g,
+            Join::Waiter(rx) => {
+                let outcome = coalesce_wait(rx).await;
+                if let FillOutcome::Stored(fresh) = outcome {
+                    self.count("coalesced");
+                    let mut status = self.new_status();
+                    status.fwd = Some(fwd);
+                    status.collapsed = true;
+                    status.ttl = Some(fresh.ttl(SystemTime::now()));
+                    return Ok(Answer {
+                        resp: self.respond_from(&fresh, parts, SystemTime::now()),
+                        status,
+                        log: "REVALIDATED",
+                    });
+                }
+                // The leader's revalidation failed (origin error or down):
+                // the waiters get the stale copy too, where stale-if-error
+                // allows it, instead of each asking the failing origin.
+                let now = SystemTime::now();
+                if matches!(outcome, FillOutcome::Failed)
+                    && policy::may_serve_stale_on_error(
+                        &entry.freshness,
+                        entry.age(now),
+                        &parts.headers,
+                    )
+                {
+                    let mut status = self.new_status();
+                    status.fwd = Some(fwd);
+                    status.collapsed = true;
+                    return Ok(self.stale_on_error(&entry, parts, now, status));
+                }
+                return self.fetch_uncoalesced(parts, fwd, ctx).await;
+            }
+        };
+        let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
+        let request_time = SystemTime::now();
+        let result = self.fetch(upstream, ctx).await;
+        let now = SystemTime::now();
+        let mut status = self.new_status();
+        status.fwd = Some(fwd);
+        match result {
+            Ok(resp) => {
+                status.fwd_status = Some(resp.status().as_u16());
+                if resp.status() == StatusCode::NOT_MODIFIED {
+                    let refreshed = self.refresh(key, &entry, resp.headers(), parts, now).await;
+                    guard.finish(FillOutcome::Stored(refreshed.clone()));
+                    status.stored = true;
+                    status.ttl = Some(refreshed.ttl(now));
+                    return Ok(Answer {
+                        resp: self.respond_from(&refreshed, parts, now),
+                        status,
+                        log: "REVALIDATED",
+                    });
+                }
+                if resp.status().is_server_error()
+                    && policy::may_serve_stale_on_error(
+                        &entry.freshness,
+                        entry.age(now),
+                        &parts.headers,
+                    )
+                {
+                    drop(guard);
+                    return Ok(self.stale_on_error(&entry, parts, now, status));
+                }
+                match self.store(parts, key, resp, request_time).await? {
+                    Stored::Yes(e) => {
+                        guard.finish(FillOutcome::Stored(e.clone()));
+                        status.stored = true;
+                        status.ttl = Some(e.ttl(now));
+                        Ok(Answer {
+                            resp: self.respond_from(&e, parts, now),
+                            status,
+                            log: "MISS",
+                        })
+                    }
+                    Stored::No(resp, why) => {
+                        guard.finish(FillOutcome::Uncacheable);
+                        status.detail = Some(why.to_string());
+                        Ok(Answer {
+                            resp: self.for_client(resp, parts),
+                            status,
+                            log: "MISS",
+                        })
+                    }
+                }
+            }
+            Err(e) => {
+                drop(guard);
+                let all_down = matches!(e, EdgeError::Unavailable { .. });
+                let allowed = policy::may_serve_stale_on_error(
+                    &entry.freshness,
+                    entry.age(now),
+                    &parts.headers,
+                ) || (all_down && !entry.freshness.must_revalidate);
+                if allowed {
+                    status.fwd_status = Some(e.status().as_u16());
+                    return Ok(self.stale_on_error(&entry, parts, now, status));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) fn stale_on_error(
+        &self,
+        entry: &Entry,
+        parts: &http::request::Parts,
+        now: SystemTime,
+        mut status: CacheStatus,
+    ) -> Answer {
+        self.count("stale");
+        status.hit = true;
+        status.ttl = Some(entry.ttl(now));
+        status.detail = Some("stale-if-error".into());
+        Answer {
+            resp: self.respond_from(entry, parts, now),
+            status,
+            log: "STALE",
+        }
+    }
+
+    /// Merges a 304 into the stored entry (RFC 9111 §4.3.4) and stores the result.
+    pub(super) async fn refresh(
+        &self,
+        key: &CacheKey,
+        entry: &Entry,
+        not_modified: &HeaderMap,
+        parts: &http::request::Parts,
+        now: SystemTime,
+    ) -> Arc<Entry> {
+        let mut headers = entry.headers.clone();
+        policy::merge_not_modified(&mut headers, not_modified);
+        let freshness = match policy::storability(
+            &Method::GET,
+            &parts.headers,
+            entry.status,
+            &headers,
+            &self.rules(),
+            now,
+            now,
+        ) {
+            Storability::Store(f) => f,
+            // The 304 made it unstorable: serve it once, keep it stale.
+            Storability::DontStore(_) => entry.freshness.clone(),
+        };
+        policy::strip_for_storage(&mut headers, &freshness.strip_fields);
+        let refreshed = Arc::new(Entry {
+            status: entry.status,
+            headers,
+            body: entry.body.clone(),
+            freshness,
+            stored_at: now,
+            surrogate_keys: entry.surrogate_keys.clone(),
+            url: entry.url.clone(),
+            vary: entry.vary.clone(),
+            purged: false,
+            full_key: entry.full_key.clone(),
+        });
+        self.cache()
+            .insert(key, entry.full_key.clone(), refreshed.clone())
+            .await;
+        refreshed
+    }
+
+    /// stale-while-revalidate: one background refresh per key.
+    pub(super) fn revalidate_in_background(
+        &self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        full_key: Arc<str>,
+        entry: Arc<Entry>,
+    ) {
+        let Join::Leader(guard) = self.cache().join(&full_key) else {
+            return;
+        };
+        let phase = self.clone();
+        let key = key.clone();
+        let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
+        let mut req = Request::new(());
+        *req.uri_mut() = parts.uri.clone();
+        *req.headers_mut() = parts.headers.clone();
+        let (p, ()) = req.into_parts();
+        tokio::spawn(async move {
+            let now = SystemTime::now();
+            let mut ctx = RequestCtx::background(Method::GET, p.uri.to_string());
+            let Ok(resp) = phase.fetch(upstream, &mut ctx).await else {
+                return;
+            };
+            phase.count("revalidate");
+            if resp.status() == StatusCode::NOT_MODIFIED {
+                let fresh = phase.refresh(&key, &entry, resp.headers(), &p, now).await;
+                guard.finish(FillOutcome::Stored(fresh));
+            } else if !resp.status().is_server_error() {
+                match phase.store(&p, &key, resp, now).await {
+                    Ok(Stored::Yes(e)) => guard.finish(FillOutcome::Stored(e)),
+                    _ => guard.finish(FillOutcome::Uncacheable),
+                }
+            }
+        });
+    }
+}
