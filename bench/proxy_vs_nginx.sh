@@ -51,8 +51,9 @@ ORIGIN="$(wait_listening "$TMP/origin.out" "${PIDS[-1]}" origin)"
 
 log "starting brink (zero-config) -> http://$ORIGIN"
 BRINK_PORT="$(free_port)"
+# --no-cache: nginx here has no cache either, so both are plain reverse proxies.
 "${PIN_SERVER[@]}" "$BRINK" --log-level warn serve --listen "127.0.0.1:$BRINK_PORT" \
-    --origin "http://$ORIGIN" >"$TMP/brink.out" 2>"$TMP/brink.err" &
+    --origin "http://$ORIGIN" --no-cache >"$TMP/brink.out" 2>"$TMP/brink.err" &
 PIDS+=($!)
 BRINK_ADDR="$(wait_listening "$TMP/brink.out" "${PIDS[-1]}" brink)"
 

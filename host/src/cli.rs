@@ -133,6 +133,9 @@ pub struct ServeArgs {
     /// (default: `/`, where any answer below 500 passes).
     #[arg(long, requires = "listen")]
     pub health_path: Option<String>,
+    /// Zero-config mode: a plain reverse proxy, without the cache.
+    #[arg(long, requires = "listen")]
+    pub no_cache: bool,
     /// Do not reload when the config file or a plugin it names changes on
     /// disk (SIGHUP and `POST /reload` on the admin listener still reload).
     #[arg(long, requires = "config")]
@@ -207,6 +210,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     let mut c = Config::zero_config(*listen, &a.origin)?;
                     if let Some(path) = &a.health_path {
                         c.set_health_path(path)?;
+                    }
+                    if a.no_cache {
+                        for route in &mut c.routes {
+                            route.cache.enabled = false;
+                        }
                     }
                     if let Some(admin) = a.admin {
                         c.admin = Some(crate::config::AdminConfig {
