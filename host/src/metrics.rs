@@ -204,6 +204,26 @@ impl Metrics {
     }
 }
 
+/// Writes one metric family in the OpenMetrics text format, for families
+/// whose series come and go with config generations (plugins, backends):
+/// `kind` is `counter` (sample names get `_total`) or `gauge`; each sample is
+/// its label set (`a="x",b="y"`) and value.
+pub fn write_family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, u64)>,
+) {
+    use std::fmt::Write;
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let suffix = if kind == "counter" { "_total" } else { "" };
+    for (labels, value) in samples {
+        let _ = writeln!(out, "{name}{suffix}{{{labels}}} {value}");
+    }
+}
+
 /// `2xx`, `4xx`, ...
 pub fn status_class(status: http::StatusCode) -> &'static str {
     match status.as_u16() {

@@ -394,48 +394,39 @@ pub async fn on_response(
 /// Appends the plugins' counters to an OpenMetrics text exposition, one
 /// series per plugin and version (`stable` or `canary`).
 pub fn encode_metrics(set: &PluginSet, out: &mut String) {
-    use std::fmt::Write;
+    use crate::metrics::write_family;
     let plugins = set.versions();
-    let _ = writeln!(out, "# HELP brink_plugin_calls Plugin calls (both phases).");
-    let _ = writeln!(out, "# TYPE brink_plugin_calls counter");
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "brink_plugin_calls_total{{plugin=\"{}\",version=\"{}\"}} {}",
-            p.name(),
-            p.version(),
-            p.stats.calls.load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(
+    let labels = |p: &LoadedPlugin| format!("plugin=\"{}\",version=\"{}\"", p.name(), p.version());
+    write_family(
         out,
-        "# HELP brink_plugin_instantiations Plugin instances created."
+        "brink_plugin_calls",
+        "counter",
+        "Plugin calls (both phases).",
+        plugins
+            .iter()
+            .map(|p| (labels(p), p.stats.calls.load(Ordering::Relaxed))),
     );
-    let _ = writeln!(out, "# TYPE brink_plugin_instantiations counter");
-    for p in &plugins {
-        let _ = writeln!(
-            out,
-            "brink_plugin_instantiations_total{{plugin=\"{}\",version=\"{}\"}} {}",
-            p.name(),
-            p.version(),
-            p.stats.instantiations.load(Ordering::Relaxed)
-        );
-    }
-    let _ = writeln!(
+    write_family(
         out,
-        "# HELP brink_plugin_failures Plugin failures, by kind."
+        "brink_plugin_instantiations",
+        "counter",
+        "Plugin instances created.",
+        plugins
+            .iter()
+            .map(|p| (labels(p), p.stats.instantiations.load(Ordering::Relaxed))),
     );
-    let _ = writeln!(out, "# TYPE brink_plugin_failures counter");
-    for p in &plugins {
-        for kind in FailureKind::ALL {
-            let _ = writeln!(
-                out,
-                "brink_plugin_failures_total{{plugin=\"{}\",version=\"{}\",kind=\"{}\"}} {}",
-                p.name(),
-                p.version(),
-                kind.label(),
-                p.stats.failures[kind as usize].load(Ordering::Relaxed)
-            );
-        }
-    }
+    write_family(
+        out,
+        "brink_plugin_failures",
+        "counter",
+        "Plugin failures, by kind.",
+        plugins.iter().flat_map(|p| {
+            FailureKind::ALL.into_iter().map(move |kind| {
+                (
+                    format!("{},kind=\"{}\"", labels(p), kind.label()),
+                    p.stats.failures[kind as usize].load(Ordering::Relaxed),
+                )
+            })
+        }),
+    );
 }
