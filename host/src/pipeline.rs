@@ -112,9 +112,17 @@ async fn run(
     let chain = generation.plugins.pick(route_index);
     let chain: &[_] = &chain;
     let (mut parts, body) = req.into_parts();
-    let client = ClientFacts {
-        ip: conn.peer.ip().to_string(),
-        region: generation.config.node.region.clone(),
+    // Plugins see the client as text; a route without plugins builds nothing.
+    let client = if chain.is_empty() {
+        ClientFacts {
+            ip: String::new(),
+            region: String::new(),
+        }
+    } else {
+        ClientFacts {
+            ip: conn.peer.ip().to_string(),
+            region: generation.config.node.region.clone(),
+        }
     };
     let pool_exists = |name: &str| generation.pools.get(name).is_some();
     let (flow, seen) =
@@ -208,7 +216,8 @@ fn check_limits(req: &Request<Incoming>, generation: &Generation) -> Result<(), 
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + req.uri().to_string().len();
+        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
+        + req.uri().authority().map_or(0, |a| a.as_str().len());
     if head > limits.max_header_bytes {
         return Err(EdgeError::client(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
