@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use crate::config::{
     AdminConfig, BackendTarget, Config, FleetNode, ListenerConfig, NodeSettings, PoolConfig,
 };
-use crate::demo_origin::{self, OriginHandle, OriginOptions};
+use crate::demo_origin::OriginHandle;
+use crate::node::origins;
 use crate::node::{BuiltinOrigin, Node, NodeError, ReloadOptions};
 
 /// A node's place in the tiers.
@@ -92,25 +93,19 @@ impl Fleet {
                 origins: Vec::new(),
             });
         }
-        let mut origins = Vec::new();
+        let mut origins: Vec<OriginHandle> = Vec::new();
         let mut origin_urls = HashMap::new();
         for o in &config.origins {
-            let opts = OriginOptions {
-                name: o.name.clone(),
-                catalog: o.catalog,
-                latency: o.latency,
-                fail_rate: o.fail_rate,
-                fail_healthz: false,
+            let handle = match origins::start(o).await {
+                Ok(h) => h,
+                Err(e) => {
+                    for started in origins {
+                        started.shutdown().await;
+                    }
+                    return Err(e);
+                }
             };
-            let handle =
-                demo_origin::start(o.addr, opts)
-                    .await
-                    .map_err(|source| NodeError::Bind {
-                        addr: o.addr,
-                        source,
-                    })?;
-            let uri: http::Uri = handle.url().parse().expect("origin URL is valid");
-            origin_urls.insert(o.name.clone(), uri);
+            origin_urls.insert(o.name.clone(), origins::uri(&handle));
             origins.push(handle);
         }
         let mut fleet = Fleet {

@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use super::report::{Percentiles, Report, Tiers};
-use super::table::{bytes, pct};
+use super::report::{Report, Tiers};
+use super::table::{bytes, latency_row, pct, tier_rows};
 
 const PALETTE: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
@@ -439,20 +439,6 @@ fn table(h: &mut String, caption: &str, header: &[&str], rows: &[Vec<String>]) {
     h.push_str("</table>\n");
 }
 
-fn percentiles_row(name: &str, p: &Percentiles) -> Vec<String> {
-    let ms = |v: f64| format!("{v:.2}");
-    vec![
-        name.into(),
-        p.count.to_string(),
-        ms(p.mean),
-        ms(p.p50),
-        ms(p.p90),
-        ms(p.p99),
-        ms(p.p999),
-        ms(p.max),
-    ]
-}
-
 fn tables(h: &mut String, r: &Report) {
     let mut rows: Vec<Vec<String>> = r
         .regions
@@ -537,23 +523,7 @@ fn tables(h: &mut String, r: &Report) {
         &rows,
     );
 
-    let rows: Vec<Vec<String>> = [
-        ("edge", &r.tiers.edge),
-        ("shield", &r.tiers.shield),
-        ("origin", &r.tiers.origin),
-    ]
-    .iter()
-    .map(|(n, t)| {
-        vec![
-            (*n).to_string(),
-            t.requests.to_string(),
-            pct(t.share),
-            bytes(t.bytes as f64),
-            pct(t.bytes_share),
-            t.collapsed.to_string(),
-        ]
-    })
-    .collect();
+    let rows = tier_rows(r);
     table(
         h,
         "Tiers",
@@ -573,9 +543,9 @@ fn tables(h: &mut String, r: &Report) {
         "Latency (ms)",
         &["", "count", "mean", "p50", "p90", "p99", "p99.9", "max"],
         &[
-            percentiles_row("all", &r.latency.all),
-            percentiles_row("edge hits", &r.latency.hit),
-            percentiles_row("misses", &r.latency.miss),
+            latency_row("all", &r.latency.all),
+            latency_row("edge hits", &r.latency.hit),
+            latency_row("misses", &r.latency.miss),
         ],
     );
 

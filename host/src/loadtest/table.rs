@@ -61,7 +61,8 @@ fn tier_cells(t: &Tiers) -> [String; 3] {
     [pct(t.edge.share), pct(t.shield.share), pct(t.origin.share)]
 }
 
-fn latency_row(name: &str, p: &Percentiles) -> Vec<String> {
+/// One latency table row: count, mean and percentiles in ms.
+pub fn latency_row(name: &str, p: &Percentiles) -> Vec<String> {
     let ms = |v: f64| format!("{v:.2}");
     vec![
         name.to_string(),
@@ -73,6 +74,27 @@ fn latency_row(name: &str, p: &Percentiles) -> Vec<String> {
         ms(p.p999),
         ms(p.max),
     ]
+}
+
+/// The tier table's rows: tier, responses, share, bytes, bytes share, collapsed.
+pub fn tier_rows(r: &Report) -> Vec<Vec<String>> {
+    [
+        ("edge", &r.tiers.edge),
+        ("shield", &r.tiers.shield),
+        ("origin", &r.tiers.origin),
+    ]
+    .iter()
+    .map(|(name, t)| {
+        vec![
+            (*name).to_string(),
+            t.requests.to_string(),
+            pct(t.share),
+            bytes(t.bytes as f64),
+            pct(t.bytes_share),
+            t.collapsed.to_string(),
+        ]
+    })
+    .collect()
 }
 
 /// The whole report as text.
@@ -191,23 +213,7 @@ pub fn to_text(r: &Report) -> String {
     ));
     out.push('\n');
 
-    let rows: Vec<Vec<String>> = [
-        ("edge", &r.tiers.edge),
-        ("shield", &r.tiers.shield),
-        ("origin", &r.tiers.origin),
-    ]
-    .iter()
-    .map(|(name, t)| {
-        vec![
-            (*name).to_string(),
-            t.requests.to_string(),
-            pct(t.share),
-            bytes(t.bytes as f64),
-            pct(t.bytes_share),
-            t.collapsed.to_string(),
-        ]
-    })
-    .collect();
+    let rows = tier_rows(r);
     out.push_str(&render(
         &[
             "tier",

@@ -89,7 +89,8 @@ fn options(o: &BuiltinOriginConfig) -> OriginOptions {
     }
 }
 
-async fn start(o: &BuiltinOriginConfig) -> Result<OriginHandle, NodeError> {
+/// Starts one built-in origin of the config.
+pub(crate) async fn start(o: &BuiltinOriginConfig) -> Result<OriginHandle, NodeError> {
     demo_origin::start(o.addr, options(o))
         .await
         .map_err(|source| NodeError::Bind {
@@ -98,7 +99,8 @@ async fn start(o: &BuiltinOriginConfig) -> Result<OriginHandle, NodeError> {
         })
 }
 
-fn uri(handle: &OriginHandle) -> http::Uri {
+/// The base URL pools use for a running origin.
+pub(crate) fn uri(handle: &OriginHandle) -> http::Uri {
     handle.url().parse().expect("origin URL is valid")
 }
 
