@@ -183,15 +183,14 @@ async fn pass(
     let limit = generation.config.limits.max_body_bytes;
     let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed();
     let upstream = to_upstream(parts, body, conn, generation);
-    let pq = upstream.uri().path_and_query().map_or("/", |p| p.as_str());
-    let affinity = Affinity::from_request(&ctx.host, pq, conn.peer.ip());
-    let fallback = route.fallback.as_deref();
+    let host = ctx.host.clone();
     let resp = forward(
         generation,
         pool,
-        fallback,
+        route.fallback.as_deref(),
         upstream,
-        &affinity,
+        &host,
+        conn.peer.ip(),
         &shared.metrics,
         ctx,
     )
@@ -199,7 +198,6 @@ async fn pass(
     if let Some(url) = invalidate
         && (resp.status().is_success() || resp.status().is_redirection())
     {
-        let host = ctx.host.clone();
         cached::invalidate_after_unsafe(&shared.cache, &url, &host, conn, resp.headers()).await;
     }
     let mut resp = from_upstream(resp, generation);
@@ -333,16 +331,22 @@ pub(crate) fn to_upstream(
 /// Runs on a cache miss: sends the request to the pool (balancing, retries
 /// on another backend, backups and fallback pools; see [`crate::origin`]) and
 /// records the outcome. Every backend down gives [`EdgeError::Unavailable`].
+#[expect(clippy::too_many_arguments, reason = "one phase's whole context")]
 pub(crate) async fn forward(
     generation: &Generation,
     pool: &Arc<Pool>,
     route_fallback: Option<&str>,
     upstream: Request<Body>,
-    affinity: &Affinity,
+    host: &str,
+    client_ip: std::net::IpAddr,
     metrics: &Metrics,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, EdgeError> {
-    let result = origin::forward(&generation.pools, pool, route_fallback, upstream, affinity).await;
+    // Hash-based strategies pick by host + path + query (consistent_hash) or client (ip_hash).
+    let pq = upstream.uri().path_and_query().map_or("/", |p| p.as_str());
+    let affinity = Affinity::from_request(host, pq, client_ip);
+    let result =
+        origin::forward(&generation.pools, pool, route_fallback, upstream, &affinity).await;
     let outcome = match &result {
         Ok(f) => crate::metrics::status_class(f.response.status()),
         Err(EdgeError::Origin {

@@ -26,7 +26,7 @@ use crate::cache::{Cache, CacheKey, Entry};
 use crate::config::{RouteCache, RouteConfig};
 use crate::error::EdgeError;
 use crate::forwarding;
-use crate::origin::{Affinity, Pool};
+use crate::origin::Pool;
 use crate::state::{Generation, Shared};
 
 /// Request fields that are the client's own business, not the fill's: a fill
@@ -166,18 +166,13 @@ impl CachePhase {
         upstream: Request<Body>,
         ctx: &mut RequestCtx,
     ) -> Result<Response<Body>, EdgeError> {
-        let pq = upstream
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
-        let affinity = Affinity::from_request(&self.host, &pq, self.conn.peer.ip());
         forward(
             &self.generation,
             &self.pool,
             self.fallback.as_deref(),
             upstream,
-            &affinity,
+            &self.host,
+            self.conn.peer.ip(),
             &self.shared.metrics,
             ctx,
         )
