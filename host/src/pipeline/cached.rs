@@ -402,14 +402,24 @@ impl CachePhase {
                 headers.insert(n.clone(), v.clone());
             }
         }
-        let mut req = Request::new(());
-        *req.method_mut() = Method::GET;
-        *req.uri_mut() = parts.uri.clone();
-        *req.version_mut() = parts.version;
-        *req.headers_mut() = headers;
-        let (p, ()) = req.into_parts();
-        to_upstream(p, empty(), self.conn, &self.generation)
+        let head = copy_head(parts, Method::GET, headers);
+        to_upstream(head, empty(), self.conn, &self.generation)
     }
+}
+
+/// A request head like `parts` with this method and these fields
+/// (`http::request::Parts` is not `Clone`: its extensions are not).
+fn copy_head(
+    parts: &http::request::Parts,
+    method: Method,
+    headers: HeaderMap,
+) -> http::request::Parts {
+    let mut req = Request::new(());
+    *req.method_mut() = method;
+    *req.uri_mut() = parts.uri.clone();
+    *req.version_mut() = parts.version;
+    *req.headers_mut() = headers;
+    req.into_parts().0
 }
 
 /// Surrogate fields are for the CDN, not for clients.

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderName, HeaderValue, Method, Request, Response, header};
+use http::{HeaderName, HeaderValue, Method, Response, header};
 use http_body_util::BodyExt;
 
-use super::{Answer, CachePhase, strip_surrogate};
+use super::{Answer, CachePhase, copy_head, strip_surrogate};
 use crate::body::{Body, empty};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability, Vary};
@@ -133,13 +133,8 @@ impl CachePhase {
         fwd: Fwd,
         ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
-        let mut req = Request::new(());
-        *req.method_mut() = parts.method.clone();
-        *req.uri_mut() = parts.uri.clone();
-        *req.version_mut() = parts.version;
-        *req.headers_mut() = parts.headers.clone();
-        let (p, ()) = req.into_parts();
-        let upstream = to_upstream(p, empty(), self.conn, &self.generation);
+        let head = copy_head(parts, parts.method.clone(), parts.headers.clone());
+        let upstream = to_upstream(head, empty(), self.conn, &self.generation);
         let resp = self.fetch(upstream, ctx).await?;
         let mut status = self.new_status();
         status.fwd = Some(fwd);

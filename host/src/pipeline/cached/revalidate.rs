@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use http::{HeaderMap, Method, Request, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 
 use super::fill::Stored;
-use super::{Answer, CachePhase};
+use super::{Answer, CachePhase, copy_head};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability};
 use crate::cache::status::{CacheStatus, Fwd};
@@ -207,10 +207,7 @@ impl CachePhase {
         let phase = self.clone();
         let key = key.clone();
         let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
-        let mut req = Request::new(());
-        *req.uri_mut() = parts.uri.clone();
-        *req.headers_mut() = parts.headers.clone();
-        let (p, ()) = req.into_parts();
+        let p = copy_head(parts, Method::GET, parts.headers.clone());
         tokio::spawn(async move {
             let now = SystemTime::now();
             let mut ctx = RequestCtx::background(Method::GET, p.uri.to_string());
