@@ -100,7 +100,7 @@ impl AdminHandler {
                 "give url=, prefix= or tag= (and soft=1 for a soft purge)",
             );
         };
-        let n = self.shared.cache.purge(&target, soft).await;
+        let n = self.shared.cache.purge(&target, soft);
         tracing::info!(?target, soft, purged = n, "purge");
         json_response(
             StatusCode::OK,

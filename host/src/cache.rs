@@ -1,5 +1,5 @@
-//! The HTTP cache: an RFC 9111 shared cache held in memory (moka, weighted by
-//! bytes), with `Vary` variants, request coalescing, purge by URL, prefix and
+//! The HTTP cache: an RFC 9111 shared cache held in memory (weighted by bytes,
+//! frequency-based eviction and admission, see [`store`]), with `Vary` variants, request coalescing, purge by URL, prefix and
 //! surrogate key, and the per-route rules of the config. The rules of RFC 9111
 //! live in [`policy`] and its siblings as pure functions; this module holds
 //! the state. The cache belongs to the node, not to a config generation, so it
@@ -13,9 +13,10 @@ pub mod status;
 
 mod coalesce;
 mod key;
+mod store;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 pub use coalesce::{FillOutcome, Join, LeaderGuard, wait as coalesce_wait};
 pub use key::{CacheKey, normalize_query};
 use policy::Freshness;
+pub use store::Admit;
 
 use crate::config::CacheConfig;
 
@@ -66,14 +68,14 @@ impl Entry {
         self.freshness.lifetime.as_secs() as i64 - self.age(now).as_secs() as i64
     }
 
-    fn weight(key: &str, e: &Entry) -> u32 {
+    /// Bytes it takes in the cache: body, header fields, key and bookkeeping.
+    fn weight(key: &str, e: &Entry) -> u64 {
         let headers: usize = e
             .headers
             .iter()
             .map(|(n, v)| n.as_str().len() + v.len() + 32)
             .sum();
-        let total = e.body.len() + headers + key.len() * 2 + 256;
-        u32::try_from(total).unwrap_or(u32::MAX)
+        (e.body.len() + headers + key.len() * 2 + 256) as u64
     }
 
     /// A copy marked as soft-purged (stale, must revalidate).
@@ -113,7 +115,7 @@ pub struct CacheCounters {
 
 /// The node's cache.
 pub struct Cache {
-    entries: moka::future::Cache<Arc<str>, Arc<Entry>>,
+    entries: store::Store,
     vary: moka::sync::Cache<Arc<str>, Arc<[HeaderName]>>,
     pass: moka::sync::Cache<Arc<str>, ()>,
     inflight: coalesce::Inflight,
@@ -125,7 +127,7 @@ pub struct Cache {
 impl std::fmt::Debug for Cache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cache")
-            .field("entries", &self.entries.entry_count())
+            .field("entries", &self.entries.len())
             .finish_non_exhaustive()
     }
 }
@@ -138,16 +140,7 @@ impl Cache {
     /// An empty cache with this capacity.
     pub fn new(config: &CacheConfig) -> Cache {
         let counters = CacheCounters::default();
-        let evictions = counters.evictions.clone();
-        let entries = moka::future::Cache::builder()
-            .max_capacity(config.capacity_bytes)
-            .weigher(|k: &Arc<str>, v: &Arc<Entry>| Entry::weight(k, v))
-            .eviction_listener(move |_k, _v, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    evictions.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-            .build();
+        let entries = store::Store::new(config.capacity_bytes, counters.evictions.clone());
         Cache {
             entries,
             vary: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
@@ -171,26 +164,24 @@ impl Cache {
         self.vary.get(primary)
     }
 
-    /// The stored entry under a full key.
-    pub async fn get(&self, full_key: &str) -> Option<Arc<Entry>> {
-        self.entries.get(full_key).await
+    /// The stored entry under a full key; counts a request for the key (the
+    /// store's eviction and admission follow these counts).
+    pub fn get(&self, full_key: &str) -> Option<Arc<Entry>> {
+        self.entries.get(full_key)
     }
 
-    /// Stores an entry under its full key and records its `Vary` fields.
-    pub async fn insert(&self, key: &CacheKey, full_key: Arc<str>, entry: Arc<Entry>) {
+    /// Stores an entry under its full key, if the store admits it (see
+    /// [`store`]), and records its `Vary` fields.
+    pub fn insert(&self, key: &CacheKey, full_key: Arc<str>, entry: Arc<Entry>) -> Admit {
         self.vary.insert(key.primary.clone(), entry.vary.clone());
         self.pass.invalidate(&*key.primary);
-        self.entries.insert(full_key, entry).await;
-        // moka applies writes to its size and count lazily, on later cache
-        // operations; without this an idle cache reports stale bytes and
-        // entries (metrics, /status). A fill already waited for the origin.
-        self.entries.run_pending_tasks().await;
+        let weight = Entry::weight(&full_key, &entry);
+        self.entries.insert(full_key, entry, weight)
     }
 
     /// Removes every variant of the URL key (invalidation after an unsafe method).
-    pub async fn invalidate_url(&self, primary_url: &str) -> usize {
+    pub fn invalidate_url(&self, primary_url: &str) -> usize {
         self.purge(&PurgeTarget::Url(primary_url.to_string()), false)
-            .await
     }
 
     /// Marks a key as uncacheable for a while: requests skip coalescing.
@@ -210,42 +201,23 @@ impl Cache {
 
     /// Purges what `target` selects; soft purge marks entries stale instead of
     /// removing them. Returns how many entries matched.
-    pub async fn purge(&self, target: &PurgeTarget, soft: bool) -> usize {
+    pub fn purge(&self, target: &PurgeTarget, soft: bool) -> usize {
         let matches = |e: &Entry| match target {
             PurgeTarget::Url(u) => url_matches(&e.url, u, false),
             PurgeTarget::Prefix(p) => url_matches(&e.url, p, true),
             PurgeTarget::Tag(t) => e.surrogate_keys.iter().any(|k| k == t),
         };
-        let selected: Vec<(Arc<Arc<str>>, Arc<Entry>)> =
-            self.entries.iter().filter(|(_, e)| matches(e)).collect();
-        for (k, e) in &selected {
-            if soft {
-                if !e.purged {
-                    self.entries
-                        .insert((**k).clone(), Arc::new(e.soft_purged()))
-                        .await;
-                }
-            } else {
-                self.entries.invalidate(&***k).await;
-            }
-        }
-        self.entries.run_pending_tasks().await;
-        selected.len()
+        self.entries.purge(matches, soft, Entry::soft_purged)
     }
 
     /// Entries stored now.
     pub fn entry_count(&self) -> u64 {
-        self.entries.entry_count()
+        self.entries.len()
     }
 
     /// Bytes stored now (as weighed).
     pub fn weighted_size(&self) -> u64 {
-        self.entries.weighted_size()
-    }
-
-    /// Runs moka's pending maintenance (tests and metrics want exact counts).
-    pub async fn sync(&self) {
-        self.entries.run_pending_tasks().await;
+        self.entries.used()
     }
 }
 

@@ -104,6 +104,17 @@ fn push_token_or_string(out: &mut String, s: &str) {
 }
 
 impl CacheStatus {
+    /// Records what the store did with a fill: `stored`, or a detail saying
+    /// why not (`not-admitted`: the objects it would evict are requested more
+    /// often; `too-large`: over the whole capacity).
+    pub fn set_admit(&mut self, admit: super::Admit) {
+        match admit {
+            super::Admit::Stored => self.stored = true,
+            super::Admit::Rejected => self.detail = Some("not-admitted".into()),
+            super::Admit::TooLarge => self.detail = Some("too-large".into()),
+        }
+    }
+
     /// Serialises the member: `edge-1; hit; ttl=42`,
     /// `edge-1; fwd=uri-miss; fwd-status=200; stored`.
     pub fn to_header_value(&self) -> String {

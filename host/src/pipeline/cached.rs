@@ -92,10 +92,10 @@ pub(super) async fn invalidate_after_unsafe(
     conn: ConnInfo,
     resp_headers: &HeaderMap,
 ) {
-    let mut n = cache.invalidate_url(url).await;
+    let mut n = cache.invalidate_url(url);
     for path in policy::invalidation_targets(host, resp_headers) {
         let target = format!("{}://{}{}", conn.scheme, host, path);
-        n += cache.invalidate_url(&target).await;
+        n += cache.invalidate_url(&target);
     }
     if n > 0 {
         tracing::debug!(url, entries = n, "invalidated after unsafe method");
@@ -204,7 +204,7 @@ impl CachePhase {
         let stored = if request_no_store {
             None
         } else {
-            self.cache().get(&full_key).await
+            self.cache().get(&full_key)
         };
         let answer = match stored {
             Some(entry) => {

@@ -13,7 +13,7 @@ use crate::body::{Body, empty};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability, Vary};
 use crate::cache::status::Fwd;
-use crate::cache::{CacheKey, Entry, FillOutcome, Join};
+use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join};
 use crate::error::EdgeError;
 use crate::forwarding;
 use crate::pipeline::{RequestCtx, from_upstream, to_upstream};
@@ -43,12 +43,12 @@ impl CachePhase {
                     self.count("miss");
                     let origin_status = resp.status().as_u16();
                     return match self.store(parts, key, resp, request_time).await? {
-                        Stored::Yes(entry) => {
+                        Stored::Yes(entry, admit) => {
                             guard.finish(FillOutcome::Stored(entry.clone()));
                             let mut status = self.new_status();
                             status.fwd = Some(fwd);
                             status.fwd_status = Some(origin_status);
-                            status.stored = true;
+                            status.set_admit(admit);
                             status.ttl = Some(entry.ttl(SystemTime::now()));
                             Ok(Answer {
                                 resp: self.respond_from(&entry, parts, SystemTime::now()),
@@ -81,7 +81,7 @@ impl CachePhase {
                         // The leader's response may vary on fields this request differs in.
                         if key.full(&entry.vary, &parts.headers) != entry.full_key {
                             let full = key.full(&entry.vary, &parts.headers);
-                            if let Some(e) = self.cache().get(&full).await {
+                            if let Some(e) = self.cache().get(&full) {
                                 return Box::pin(self.with_entry(
                                     parts,
                                     key,
@@ -245,14 +245,15 @@ impl CachePhase {
             purged: false,
             full_key: full_key.clone(),
         });
-        self.cache().insert(key, full_key, entry.clone()).await;
-        Ok(Stored::Yes(entry))
+        let admit = self.cache().insert(key, full_key, entry.clone());
+        Ok(Stored::Yes(entry, admit))
     }
 }
 
 /// Whether a fill was stored.
 pub(super) enum Stored {
-    Yes(Arc<Entry>),
+    /// Stored if the cache admitted it (a fill is served either way).
+    Yes(Arc<Entry>, Admit),
     No(Response<Body>, &'static str),
 }
 

@@ -94,9 +94,9 @@ impl CachePhase {
                     return Ok(self.stale_on_error(&entry, parts, now, status));
                 }
                 match self.store(parts, key, resp, request_time).await? {
-                    Stored::Yes(e) => {
+                    Stored::Yes(e, admit) => {
                         guard.finish(FillOutcome::Stored(e.clone()));
-                        status.stored = true;
+                        status.set_admit(admit);
                         status.ttl = Some(e.ttl(now));
                         Ok(Answer {
                             resp: self.respond_from(&e, parts, now),
@@ -188,8 +188,7 @@ impl CachePhase {
             full_key: entry.full_key.clone(),
         });
         self.cache()
-            .insert(key, entry.full_key.clone(), refreshed.clone())
-            .await;
+            .insert(key, entry.full_key.clone(), refreshed.clone());
         refreshed
     }
 
@@ -220,7 +219,7 @@ impl CachePhase {
                 guard.finish(FillOutcome::Stored(fresh));
             } else if !resp.status().is_server_error() {
                 match phase.store(&p, &key, resp, now).await {
-                    Ok(Stored::Yes(e)) => guard.finish(FillOutcome::Stored(e)),
+                    Ok(Stored::Yes(e, _)) => guard.finish(FillOutcome::Stored(e)),
                     _ => guard.finish(FillOutcome::Uncacheable),
                 }
             }

@@ -1,0 +1,293 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use rand::{Rng, SeedableRng};
+
+use super::{Admit, Store};
+use crate::cache::Entry;
+use crate::cache::policy::Freshness;
+
+/// Every object weighs 100 bytes here.
+const W: u64 = 100;
+
+fn entry(key: &str) -> Arc<Entry> {
+    Arc::new(make(key))
+}
+
+fn make(key: &str) -> Entry {
+    Entry {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: Bytes::from(key.to_string()),
+        freshness: Freshness {
+            lifetime: Duration::from_secs(60),
+            initial_age: Duration::ZERO,
+            stale_while_revalidate: Duration::ZERO,
+            stale_if_error: Duration::ZERO,
+            must_revalidate: false,
+            always_revalidate: false,
+            heuristic: false,
+            strip_fields: Vec::new(),
+        },
+        stored_at: SystemTime::now(),
+        surrogate_keys: Box::new([]),
+        url: key.into(),
+        vary: Arc::new([]),
+        purged: false,
+        full_key: key.into(),
+    }
+}
+
+fn store(objects: u64) -> (Store, Arc<AtomicU64>) {
+    let evictions = Arc::new(AtomicU64::new(0));
+    (Store::new(objects * W, evictions.clone()), evictions)
+}
+
+/// A miss then a fill, as the cache phase does it.
+fn request(s: &Store, key: &str) -> bool {
+    if s.get(key).is_some() {
+        return true;
+    }
+    s.insert(key.into(), entry(key), W);
+    false
+}
+
+#[test]
+fn stores_until_full_then_evicts_the_least_requested() {
+    let (s, evictions) = store(3);
+    for (k, n) in [("a", 3), ("b", 1), ("c", 2)] {
+        for _ in 0..n {
+            request(&s, k);
+        }
+    }
+    assert_eq!(s.len(), 3);
+    assert_eq!(s.used(), 3 * W);
+    // d, requested twice, beats b (1 request) but not c (2) or a (3).
+    s.get("d");
+    s.get("d");
+    assert_eq!(s.insert("d".into(), entry("d"), W), Admit::Stored);
+    assert!(s.peek("b").is_none());
+    assert!(s.peek("a").is_some() && s.peek("c").is_some() && s.peek("d").is_some());
+    assert_eq!(evictions.load(Ordering::Relaxed), 1);
+    assert_eq!(s.used(), 3 * W);
+}
+
+#[test]
+fn a_one_off_request_does_not_push_out_popular_objects() {
+    let (s, _) = store(2);
+    for _ in 0..5 {
+        request(&s, "hot1");
+        request(&s, "hot2");
+    }
+    for i in 0..100 {
+        assert!(!request(&s, &format!("once{i}")));
+    }
+    assert!(s.peek("hot1").is_some() && s.peek("hot2").is_some());
+    assert_eq!(s.len(), 2);
+}
+
+#[test]
+fn a_rejected_object_keeps_its_count_and_gets_in_once_it_is_popular() {
+    let (s, _) = store(1);
+    for _ in 0..3 {
+        request(&s, "old");
+    }
+    // "new" is requested 4 times: the first 3 fills are rejected (1, 2, 3 vs 3),
+    // the 4th beats "old".
+    for i in 1..=4 {
+        assert!(s.get("new").is_none());
+        let admit = s.insert("new".into(), entry("new"), W);
+        if i < 4 {
+            assert_eq!(admit, Admit::Rejected, "request {i}");
+        } else {
+            assert_eq!(admit, Admit::Stored);
+        }
+    }
+    assert!(s.peek("old").is_none());
+    // "old" remembers its 3 requests: one more and it ties (4 vs 4, rejected),
+    // two more and it is back.
+    assert!(!request(&s, "old"));
+    assert!(s.peek("old").is_none());
+    assert!(!request(&s, "old"));
+    assert!(s.peek("old").is_some() && s.peek("new").is_none());
+}
+
+#[test]
+fn equal_counts_evict_the_least_recently_requested() {
+    let (s, _) = store(3);
+    for k in ["a", "b", "c"] {
+        request(&s, k);
+    }
+    for k in ["a", "b", "c"] {
+        s.get(k);
+    }
+    // All have 2 requests; b, then a, were requested last: c goes.
+    s.get("b");
+    s.get("a");
+    for _ in 0..3 {
+        s.get("d");
+    }
+    assert_eq!(s.insert("d".into(), entry("d"), W), Admit::Stored);
+    assert!(s.peek("c").is_none());
+}
+
+#[test]
+fn an_object_needing_several_evictions_must_beat_all_of_them() {
+    let (s, _) = store(4);
+    for (k, n) in [("a", 1), ("b", 1), ("c", 5), ("d", 5)] {
+        for _ in 0..n {
+            request(&s, k);
+        }
+    }
+    // big needs 3 slots: beats a and b but not c, so nothing is evicted.
+    for _ in 0..3 {
+        s.get("big");
+    }
+    assert_eq!(s.insert("big".into(), entry("big"), 3 * W), Admit::Rejected);
+    assert_eq!(s.len(), 4);
+    // With 2 slots it needs only a and b.
+    assert_eq!(s.insert("big".into(), entry("big"), 2 * W), Admit::Stored);
+    assert!(s.peek("a").is_none() && s.peek("b").is_none());
+    assert_eq!(s.used(), 4 * W);
+}
+
+#[test]
+fn replacing_keeps_the_count_and_accounts_the_new_weight() {
+    let (s, _) = store(3);
+    for _ in 0..4 {
+        request(&s, "a");
+    }
+    request(&s, "b");
+    request(&s, "c");
+    assert_eq!(s.insert("a".into(), entry("a2"), 2 * W), Admit::Stored);
+    // Growing a by one slot pushed out one of the least requested.
+    assert_eq!(s.used(), 3 * W);
+    assert_eq!(s.len(), 2);
+    assert_eq!(&s.peek("a").unwrap().body[..], b"a2");
+    // a kept its 4 requests: a newcomer with 3 does not displace it.
+    for _ in 0..3 {
+        s.get("x");
+    }
+    s.insert("x".into(), entry("x"), W);
+    assert!(s.peek("a").is_some());
+}
+
+#[test]
+fn larger_than_the_cache_is_never_stored_and_drops_the_old_copy() {
+    let (s, _) = store(2);
+    request(&s, "a");
+    assert_eq!(s.insert("a".into(), entry("a"), 3 * W), Admit::TooLarge);
+    assert!(s.peek("a").is_none());
+    assert_eq!(s.used(), 0);
+}
+
+#[test]
+fn purge_soft_marks_and_hard_removes() {
+    let (s, _) = store(4);
+    for k in ["x/1", "x/2", "y/1"] {
+        request(&s, k);
+    }
+    let soften = |e: &Entry| Entry {
+        purged: true,
+        ..make(&e.full_key)
+    };
+    assert_eq!(s.purge(|e| e.url.starts_with("x/"), true, soften), 2);
+    assert!(s.peek("x/1").unwrap().purged && !s.peek("y/1").unwrap().purged);
+    assert_eq!(s.len(), 3);
+    assert_eq!(s.purge(|e| e.url.starts_with("x/"), false, soften), 2);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.used(), W);
+}
+
+#[test]
+fn counts_age_so_old_popularity_fades() {
+    let (s, _) = store(1);
+    s.lock().history_limit = 4; // ages every 64 requests
+    for _ in 0..40 {
+        request(&s, "yesterday");
+    }
+    // 40 requests halve to 20 after the 64th request, then to 10, 5, 2...
+    let mut rounds = 0;
+    while s.peek("today").is_none() {
+        request(&s, "today");
+        rounds += 1;
+        assert!(rounds < 200, "today never got in");
+    }
+    assert!(
+        rounds > 10,
+        "yesterday's popularity counted for nothing ({rounds})"
+    );
+}
+
+#[test]
+fn the_history_stays_bounded() {
+    let (s, _) = store(1);
+    s.lock().history_limit = 1000;
+    for i in 0..10_000 {
+        s.get(&format!("k{i}"));
+    }
+    assert!(s.lock().history.len() <= 1000);
+}
+
+#[test]
+fn heap_records_of_removed_objects_do_not_pile_up() {
+    let (s, _) = store(10);
+    for round in 0..200 {
+        for i in 0..10 {
+            request(&s, &format!("k{i}"));
+        }
+        s.purge(|_| true, false, |e| make(&e.full_key));
+        assert!(s.lock().heap.len() <= 2 * 10 + 64 + 10, "round {round}");
+    }
+}
+
+/// The policy's purpose: on a Zipf trace it comes within 5% of the top-C
+/// bound (every one of the C most requested keys misses once, then hits).
+#[test]
+fn zipf_hit_ratio_is_near_the_ideal_bound() {
+    let catalog = 10_000usize;
+    let requests = 100_000usize;
+    for (s_exp, c) in [(0.8f64, 100u64), (0.8, 1000), (1.0, 100), (1.2, 100)] {
+        let weights: Vec<f64> = (1..=catalog).map(|i| (i as f64).powf(-s_exp)).collect();
+        let total: f64 = weights.iter().sum();
+        let mut acc = 0.0;
+        let cdf: Vec<f64> = weights
+            .iter()
+            .map(|w| {
+                acc += w / total;
+                acc
+            })
+            .collect();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let trace: Vec<usize> = (0..requests)
+            .map(|_| {
+                let u: f64 = rng.random();
+                cdf.partition_point(|&p| p < u).min(catalog - 1)
+            })
+            .collect();
+        let mut counts: HashMap<usize, u64> = HashMap::new();
+        for &k in &trace {
+            *counts.entry(k).or_default() += 1;
+        }
+        let mut by_count: Vec<u64> = counts.values().copied().collect();
+        by_count.sort_unstable_by(|a, b| b.cmp(a));
+        let ideal: u64 = by_count.iter().take(c as usize).map(|n| n - 1).sum();
+
+        let (s, _) = store(c);
+        let hits = trace
+            .iter()
+            .filter(|&&k| request(&s, &format!("/images/{k}.jpg")))
+            .count() as f64;
+        let ratio = hits / ideal as f64;
+        eprintln!("s={s_exp} C={c}: {:.1}% of the ideal bound", ratio * 100.0);
+        assert!(
+            ratio >= 0.95,
+            "s={s_exp} C={c}: {hits} hits, ideal {ideal} ({:.1}%)",
+            ratio * 100.0
+        );
+    }
+}
