@@ -25,7 +25,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 pub use coalesce::{FillOutcome, Join, LeaderGuard, wait as coalesce_wait};
 pub use key::{CacheKey, normalize_query};
 use policy::Freshness;
-pub use store::Admit;
+pub use store::{Admit, Lookup};
 
 use crate::config::CacheConfig;
 
@@ -116,7 +116,6 @@ pub struct CacheCounters {
 /// The node's cache.
 pub struct Cache {
     entries: store::Store,
-    vary: moka::sync::Cache<Arc<str>, Arc<[HeaderName]>>,
     pass: moka::sync::Cache<Arc<str>, ()>,
     inflight: coalesce::Inflight,
     config: CacheConfig,
@@ -143,7 +142,6 @@ impl Cache {
         let entries = store::Store::new(config.capacity_bytes, counters.evictions.clone());
         Cache {
             entries,
-            vary: moka::sync::Cache::builder().max_capacity(1_000_000).build(),
             pass: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(PASS_TTL)
@@ -159,9 +157,12 @@ impl Cache {
         &self.config
     }
 
-    /// The `Vary` fields last seen for this URL key, if any response was stored.
-    pub fn vary_fields(&self, primary: &str) -> Option<Arc<[HeaderName]>> {
-        self.vary.get(primary)
+    /// Looks a request up: the `Vary` fields recorded for its URL key (while
+    /// a variant is stored), its full key, and, if `fetch`, the entry stored
+    /// under it (counting the request for eviction and admission).
+    pub fn lookup(&self, key: &CacheKey, req: &HeaderMap, fetch: bool) -> Lookup {
+        self.entries
+            .lookup(&key.primary, |vary| key.full(vary, req), fetch)
     }
 
     /// The stored entry under a full key; counts a request for the key (the
@@ -173,10 +174,9 @@ impl Cache {
     /// Stores an entry under its full key, if the store admits it (see
     /// [`store`]), and records its `Vary` fields.
     pub fn insert(&self, key: &CacheKey, full_key: Arc<str>, entry: Arc<Entry>) -> Admit {
-        self.vary.insert(key.primary.clone(), entry.vary.clone());
         self.pass.invalidate(&*key.primary);
         let weight = Entry::weight(&full_key, &entry);
-        self.entries.insert(full_key, entry, weight)
+        self.entries.insert(full_key, &key.primary, entry, weight)
     }
 
     /// Removes every variant of the URL key (invalidation after an unsafe method).

@@ -125,8 +125,22 @@ async fn run(
         }
     };
     let pool_exists = |name: &str| generation.pools.get(name).is_some();
-    let (flow, seen) =
-        plugin::on_request(chain, &mut parts, conn.scheme, &host, &client, &pool_exists).await?;
+    // The phases that may wait on a plugin, the origin or a fill are boxed:
+    // inline, their state would make every request's future (moved several
+    // times by hyper) kilobytes large, cache hits included.
+    let (flow, seen) = if chain.is_empty() {
+        (Flow::Continue(plugin::Directives::default()), None)
+    } else {
+        Box::pin(plugin::on_request(
+            chain,
+            &mut parts,
+            conn.scheme,
+            &host,
+            &client,
+            &pool_exists,
+        ))
+        .await?
+    };
     let directives = match flow {
         Flow::Respond(mut resp) => {
             ctx.cache = "PLUGIN";
@@ -148,18 +162,20 @@ async fn run(
             pool,
             fallback: route.fallback.clone(),
             conn,
-            host: host.clone(),
-            route_cache: route.cache.clone(),
-            route_label: route.path_prefix.clone(),
-            variant: directives.cache_variant.clone(),
+            host,
+            route_index,
+            variant: directives.cache_variant,
             ttl_override: directives.ttl_override,
         };
         phase.serve(parts, ctx).await?
     } else {
-        pass(parts, body, conn, generation, &pool, shared, route, ctx).await?
+        Box::pin(pass(
+            parts, body, conn, generation, &pool, shared, route, ctx,
+        ))
+        .await?
     };
     match &seen {
-        Some(seen) => plugin::on_response(chain, seen, &client.ip, resp).await,
+        Some(seen) => Box::pin(plugin::on_response(chain, seen, &client.ip, resp)).await,
         None => Ok(resp),
     }
 }
@@ -402,6 +418,11 @@ fn finish(
         origin: ctx.origin,
         start: ctx.start,
     });
-    let (parts, body) = resp.into_parts();
-    Response::from_parts(parts, BodyExt::boxed(LoggedBody::new(body, record)))
+    match record {
+        Some(record) => {
+            let (parts, body) = resp.into_parts();
+            Response::from_parts(parts, BodyExt::boxed(LoggedBody::new(body, Some(record))))
+        }
+        None => resp,
+    }
 }

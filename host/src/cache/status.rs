@@ -118,7 +118,7 @@ impl CacheStatus {
     /// Serialises the member: `edge-1; hit; ttl=42`,
     /// `edge-1; fwd=uri-miss; fwd-status=200; stored`.
     pub fn to_header_value(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(64);
         push_token_or_string(&mut out, &self.cache);
         if self.hit {
             out.push_str("; hit");
@@ -159,6 +159,13 @@ impl CacheStatus {
 /// folding any existing field lines into one.
 pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
     let ours = member.to_header_value();
+    if !headers.contains_key(CACHE_STATUS) {
+        // The common case: the only member; the String becomes the value as is.
+        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)) {
+            headers.insert(CACHE_STATUS, v);
+        }
+        return;
+    }
     let mut combined: Vec<u8> = Vec::new();
     for value in headers.get_all(CACHE_STATUS) {
         let v = value.as_bytes();

@@ -21,6 +21,9 @@
 //!   size were counted, every count is halved, so yesterday's hits fade;
 //! - when the history is full, the keys with the lowest counts are forgotten.
 //!
+//! The store also keeps, per URL key (the primary key, before `Vary`), the
+//! `Vary` fields of its stored responses, as long as one of them is stored.
+//!
 //! Everything is behind one mutex; a hit holds it for a hash lookup and a
 //! counter bump. Eviction order is a lazy min-heap: a hit only bumps the
 //! object's count, and a heap record found outdated when popped is pushed back
@@ -31,6 +34,8 @@ use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use http::HeaderName;
 
 use super::Entry;
 
@@ -60,12 +65,24 @@ pub enum Admit {
 
 struct Resident {
     entry: Arc<Entry>,
+    /// The URL key it is a variant of.
+    primary: Arc<str>,
     weight: u64,
     count: u32,
     /// The request clock at the last request (ties between equal counts).
     last: u64,
     /// Distinguishes this object from an earlier one under the same key.
     id: u64,
+}
+
+/// What [`Store::lookup`] found.
+pub struct Lookup {
+    /// The `Vary` fields recorded for the URL key, if a variant is stored.
+    pub vary: Option<Arc<[HeaderName]>>,
+    /// The full key of the request.
+    pub full_key: Arc<str>,
+    /// The entry stored under it.
+    pub entry: Option<Arc<Entry>>,
 }
 
 /// An eviction candidate: lowest `(count, last)` first.
@@ -75,6 +92,9 @@ struct Inner {
     capacity: u64,
     used: u64,
     residents: HashMap<Arc<str>, Resident>,
+    /// Per URL key: the `Vary` fields of its latest stored response and how
+    /// many variants are stored.
+    vary: HashMap<Arc<str>, (Arc<[HeaderName]>, u32)>,
     /// Request counts of keys not stored, by key hash.
     history: HashMap<u64, u32>,
     history_limit: usize,
@@ -97,6 +117,7 @@ impl Store {
                 capacity,
                 used: 0,
                 residents: HashMap::new(),
+                vary: HashMap::new(),
                 history: HashMap::new(),
                 history_limit,
                 heap: BinaryHeap::new(),
@@ -115,9 +136,37 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Looks a request up under one lock: the `Vary` fields recorded for its
+    /// URL key, the full key `full_key` builds from them, and (if `fetch`)
+    /// the stored entry under it, counting the request.
+    pub(super) fn lookup(
+        &self,
+        primary: &str,
+        full_key: impl FnOnce(&[HeaderName]) -> Arc<str>,
+        fetch: bool,
+    ) -> Lookup {
+        let mut inner = self.lock();
+        let vary = inner.vary.get(primary).map(|(fields, _)| fields.clone());
+        let full = full_key(vary.as_deref().unwrap_or(&[]));
+        let entry = if fetch {
+            self.get_locked(&mut inner, &full)
+        } else {
+            None
+        };
+        Lookup {
+            vary,
+            full_key: full,
+            entry,
+        }
+    }
+
     /// Looks a key up and counts the request.
     pub(super) fn get(&self, key: &str) -> Option<Arc<Entry>> {
         let mut inner = self.lock();
+        self.get_locked(&mut inner, key)
+    }
+
+    fn get_locked(&self, inner: &mut Inner, key: &str) -> Option<Arc<Entry>> {
         inner.tick();
         let clock = inner.clock;
         if let Some(r) = inner.residents.get_mut(key) {
@@ -142,7 +191,13 @@ impl Store {
 
     /// Stores `entry` under `key` if the admission rule lets it in. An object
     /// already stored under the key is replaced and keeps its count.
-    pub(super) fn insert(&self, key: Arc<str>, entry: Arc<Entry>, weight: u64) -> Admit {
+    pub(super) fn insert(
+        &self,
+        key: Arc<str>,
+        primary: &Arc<str>,
+        entry: Arc<Entry>,
+        weight: u64,
+    ) -> Admit {
         let mut inner = self.lock();
         if weight > inner.capacity {
             inner.remove(&key, &self.hasher);
@@ -151,8 +206,12 @@ impl Store {
         let evicted;
         if let Some(r) = inner.residents.get_mut(&key) {
             let old = std::mem::replace(&mut r.weight, weight);
+            let fields = entry.vary.clone();
             r.entry = entry;
             inner.used = inner.used - old + weight;
+            if let Some(v) = inner.vary.get_mut(primary) {
+                v.0 = fields;
+            }
             evicted = inner.evict_until_fits(&self.hasher);
         } else {
             let hash = self.hasher.hash_one(&*key);
@@ -170,9 +229,18 @@ impl Store {
             let last = inner.clock;
             inner.heap.push(Reverse((count, last, id, key.clone())));
             inner.used += weight;
+            inner
+                .vary
+                .entry(primary.clone())
+                .and_modify(|v| {
+                    v.0 = entry.vary.clone();
+                    v.1 += 1;
+                })
+                .or_insert_with(|| (entry.vary.clone(), 1));
             inner.residents.insert(
                 key,
                 Resident {
+                    primary: primary.clone(),
                     entry,
                     weight,
                     count,
@@ -344,6 +412,12 @@ impl Inner {
     fn remove(&mut self, key: &str, hasher: &RandomState) {
         if let Some(r) = self.residents.remove(key) {
             self.used -= r.weight;
+            if let Some(v) = self.vary.get_mut(&r.primary) {
+                v.1 -= 1;
+                if v.1 == 0 {
+                    self.vary.remove(&r.primary);
+                }
+            }
             if r.count > 0 {
                 self.history.insert(hasher.hash_one(key), r.count);
             }

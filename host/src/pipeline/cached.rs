@@ -22,7 +22,7 @@ use crate::cache::conditional::{
 use crate::cache::policy::{self, RequestDecision, StoreRules};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::{self, CacheStatus, Fwd};
-use crate::cache::{Cache, CacheKey, Entry};
+use crate::cache::{Cache, CacheKey, Entry, Lookup};
 use crate::config::{RouteCache, RouteConfig};
 use crate::error::EdgeError;
 use crate::forwarding;
@@ -112,8 +112,8 @@ pub(super) struct CachePhase {
     pub fallback: Option<String>,
     pub conn: ConnInfo,
     pub host: String,
-    pub route_cache: RouteCache,
-    pub route_label: String,
+    /// Index of the route in the generation's config.
+    pub route_index: usize,
     pub variant: Option<String>,
     pub ttl_override: Option<u32>,
 }
@@ -126,6 +126,14 @@ struct Answer {
 }
 
 impl CachePhase {
+    fn route(&self) -> &RouteConfig {
+        &self.generation.config.routes[self.route_index]
+    }
+
+    fn route_cache(&self) -> &RouteCache {
+        &self.route().cache
+    }
+
     fn cache(&self) -> &Cache {
         &self.shared.cache
     }
@@ -137,12 +145,12 @@ impl CachePhase {
     fn rules(&self) -> StoreRules {
         let c = &self.generation.config.cache;
         StoreRules {
-            allow_set_cookie: self.route_cache.allow_set_cookie,
-            cache_statuses: self.route_cache.statuses.clone(),
+            allow_set_cookie: self.route_cache().allow_set_cookie,
+            cache_statuses: self.route_cache().statuses.clone(),
             force_ttl: self
                 .ttl_override
                 .map(|s| Duration::from_secs(u64::from(s)))
-                .or(self.route_cache.force_ttl),
+                .or(self.route_cache().force_ttl),
             default_stale_while_revalidate: c.stale_while_revalidate,
             default_stale_if_error: c.stale_if_error,
             ..StoreRules::default()
@@ -155,7 +163,7 @@ impl CachePhase {
             &self.host,
             parts.uri.path(),
             parts.uri.query(),
-            self.route_cache.query,
+            self.route_cache().query,
             self.variant.as_deref(),
         )
     }
@@ -187,7 +195,9 @@ impl CachePhase {
     }
 
     fn count(&self, result: &'static str) {
-        self.shared.metrics.record_cache(&self.route_label, result);
+        self.shared
+            .metrics
+            .record_cache(&self.route().path_prefix, result);
     }
 
     /// Runs the cache phase for one request.
@@ -197,15 +207,13 @@ impl CachePhase {
         ctx: &mut RequestCtx,
     ) -> Result<Response<Body>, EdgeError> {
         let key = self.key(&parts);
-        let vary = self.cache().vary_fields(&key.primary);
-        let full_key = key.full(vary.as_deref().unwrap_or(&[]), &parts.headers);
         let request_no_store = policy::request_no_store(&parts.headers);
+        let Lookup {
+            vary,
+            full_key,
+            entry: stored,
+        } = self.cache().lookup(&key, &parts.headers, !request_no_store);
         let now = SystemTime::now();
-        let stored = if request_no_store {
-            None
-        } else {
-            self.cache().get(&full_key)
-        };
         let answer = match stored {
             Some(entry) => {
                 self.with_entry(&parts, &key, full_key.clone(), entry, now, ctx)
@@ -220,7 +228,7 @@ impl CachePhase {
                 } else {
                     Fwd::UriMiss
                 };
-                self.fill(&parts, &key, full_key.clone(), fwd, request_no_store, ctx)
+                Box::pin(self.fill(&parts, &key, full_key.clone(), fwd, request_no_store, ctx))
                     .await?
             }
         };
@@ -315,11 +323,10 @@ impl CachePhase {
                 } else {
                     Fwd::Stale
                 };
-                self.revalidate(parts, key, full_key, entry, fwd, ctx).await
+                Box::pin(self.revalidate(parts, key, full_key, entry, fwd, ctx)).await
             }
             RequestDecision::Miss => {
-                self.fill(parts, key, full_key, Fwd::Request, true, ctx)
-                    .await
+                Box::pin(self.fill(parts, key, full_key, Fwd::Request, true, ctx)).await
             }
         }
     }
@@ -375,10 +382,7 @@ impl CachePhase {
                 )
             };
         strip_surrogate(&mut headers);
-        let age = entry.age(now).as_secs();
-        if let Ok(v) = HeaderValue::from_str(&age.to_string()) {
-            headers.insert(header::AGE, v);
-        }
+        headers.insert(header::AGE, HeaderValue::from(entry.age(now).as_secs()));
         forwarding::add_via(&mut headers, http::Version::HTTP_11, self.node());
         let mut resp = Response::new(body);
         *resp.status_mut() = status;

@@ -52,7 +52,7 @@ fn request(s: &Store, key: &str) -> bool {
     if s.get(key).is_some() {
         return true;
     }
-    s.insert(key.into(), entry(key), W);
+    s.insert(key.into(), &key.into(), entry(key), W);
     false
 }
 
@@ -69,7 +69,10 @@ fn stores_until_full_then_evicts_the_least_requested() {
     // d, requested twice, beats b (1 request) but not c (2) or a (3).
     s.get("d");
     s.get("d");
-    assert_eq!(s.insert("d".into(), entry("d"), W), Admit::Stored);
+    assert_eq!(
+        s.insert("d".into(), &"d".into(), entry("d"), W),
+        Admit::Stored
+    );
     assert!(s.peek("b").is_none());
     assert!(s.peek("a").is_some() && s.peek("c").is_some() && s.peek("d").is_some());
     assert_eq!(evictions.load(Ordering::Relaxed), 1);
@@ -100,7 +103,7 @@ fn a_rejected_object_keeps_its_count_and_gets_in_once_it_is_popular() {
     // the 4th beats "old".
     for i in 1..=4 {
         assert!(s.get("new").is_none());
-        let admit = s.insert("new".into(), entry("new"), W);
+        let admit = s.insert("new".into(), &"new".into(), entry("new"), W);
         if i < 4 {
             assert_eq!(admit, Admit::Rejected, "request {i}");
         } else {
@@ -131,7 +134,10 @@ fn equal_counts_evict_the_least_recently_requested() {
     for _ in 0..3 {
         s.get("d");
     }
-    assert_eq!(s.insert("d".into(), entry("d"), W), Admit::Stored);
+    assert_eq!(
+        s.insert("d".into(), &"d".into(), entry("d"), W),
+        Admit::Stored
+    );
     assert!(s.peek("c").is_none());
 }
 
@@ -147,10 +153,16 @@ fn an_object_needing_several_evictions_must_beat_all_of_them() {
     for _ in 0..3 {
         s.get("big");
     }
-    assert_eq!(s.insert("big".into(), entry("big"), 3 * W), Admit::Rejected);
+    assert_eq!(
+        s.insert("big".into(), &"big".into(), entry("big"), 3 * W),
+        Admit::Rejected
+    );
     assert_eq!(s.len(), 4);
     // With 2 slots it needs only a and b.
-    assert_eq!(s.insert("big".into(), entry("big"), 2 * W), Admit::Stored);
+    assert_eq!(
+        s.insert("big".into(), &"big".into(), entry("big"), 2 * W),
+        Admit::Stored
+    );
     assert!(s.peek("a").is_none() && s.peek("b").is_none());
     assert_eq!(s.used(), 4 * W);
 }
@@ -163,7 +175,10 @@ fn replacing_keeps_the_count_and_accounts_the_new_weight() {
     }
     request(&s, "b");
     request(&s, "c");
-    assert_eq!(s.insert("a".into(), entry("a2"), 2 * W), Admit::Stored);
+    assert_eq!(
+        s.insert("a".into(), &"a".into(), entry("a2"), 2 * W),
+        Admit::Stored
+    );
     // Growing a by one slot pushed out one of the least requested.
     assert_eq!(s.used(), 3 * W);
     assert_eq!(s.len(), 2);
@@ -172,7 +187,7 @@ fn replacing_keeps_the_count_and_accounts_the_new_weight() {
     for _ in 0..3 {
         s.get("x");
     }
-    s.insert("x".into(), entry("x"), W);
+    s.insert("x".into(), &"x".into(), entry("x"), W);
     assert!(s.peek("a").is_some());
 }
 
@@ -180,7 +195,10 @@ fn replacing_keeps_the_count_and_accounts_the_new_weight() {
 fn larger_than_the_cache_is_never_stored_and_drops_the_old_copy() {
     let (s, _) = store(2);
     request(&s, "a");
-    assert_eq!(s.insert("a".into(), entry("a"), 3 * W), Admit::TooLarge);
+    assert_eq!(
+        s.insert("a".into(), &"a".into(), entry("a"), 3 * W),
+        Admit::TooLarge
+    );
     assert!(s.peek("a").is_none());
     assert_eq!(s.used(), 0);
 }
@@ -290,4 +308,36 @@ fn zipf_hit_ratio_is_near_the_ideal_bound() {
             ratio * 100.0
         );
     }
+}
+
+#[test]
+fn vary_fields_are_known_while_a_variant_is_stored() {
+    let (s, _) = store(4);
+    let primary: Arc<str> = "http://shop.test/p".into();
+    let fields: Arc<[http::HeaderName]> = Arc::new([http::header::ACCEPT_ENCODING]);
+    let full = |v: &[http::HeaderName]| -> Arc<str> {
+        if v.is_empty() {
+            "http://shop.test/p".into()
+        } else {
+            "http://shop.test/p|gzip".into()
+        }
+    };
+    assert!(s.lookup(&primary, full, true).vary.is_none());
+    for variant in ["http://shop.test/p|gzip", "http://shop.test/p|br"] {
+        let e = Arc::new(Entry {
+            vary: fields.clone(),
+            ..make(variant)
+        });
+        assert_eq!(s.insert(variant.into(), &primary, e, W), Admit::Stored);
+    }
+    let found = s.lookup(&primary, full, true);
+    assert_eq!(found.vary.as_deref(), Some(&fields[..]));
+    assert_eq!(&*found.full_key, "http://shop.test/p|gzip");
+    assert!(found.entry.is_some());
+    // One variant purged: the other still varies.
+    s.purge(|e| e.full_key.ends_with("br"), false, |e| make(&e.full_key));
+    assert!(s.lookup(&primary, full, false).vary.is_some());
+    s.purge(|_| true, false, |e| make(&e.full_key));
+    let gone = s.lookup(&primary, full, true);
+    assert!(gone.vary.is_none() && gone.entry.is_none());
 }
