@@ -419,7 +419,7 @@ impl Plugin for Auth {
 
 brink_plugin_sdk::export_plugin!(Auth);
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use brink_plugin_sdk::{HeaderOp, testing};

@@ -172,7 +172,7 @@ pub fn substitute(body: &[u8], segment: &str) -> Option<Vec<u8>> {
 
 brink_plugin_sdk::export_plugin!(Personalize);
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use brink_plugin_sdk::testing;

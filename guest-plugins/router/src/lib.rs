@@ -427,7 +427,7 @@ impl Plugin for Router {
 
 brink_plugin_sdk::export_plugin!(Router);
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use brink_plugin_sdk::testing;

@@ -152,7 +152,7 @@ pub(crate) fn now_ms() -> u64 {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::host;
