@@ -8,7 +8,14 @@ use brink::plugin::{PluginEngine, PluginSet};
 /// The demo's plugin chain (auth, router, personalize) on one route, with
 /// every plugin in `instance` mode (`reuse` or `per-request`).
 pub async fn demo_chain(instance: &str) -> PluginSet {
-    let text = format!(
+    load(&demo_config(instance, |name| format!("builtin:{name}"))).await
+}
+
+/// The config text of [`demo_chain`], with each plugin's `wasm` given by
+/// `wasm("auth")` etc. (profiling loads unstripped builds of the plugins).
+pub fn demo_config(instance: &str, wasm: impl Fn(&str) -> String) -> String {
+    let (auth, router, personalize) = (wasm("auth"), wasm("router"), wasm("personalize"));
+    format!(
         r#"
 [[listeners]]
 address = "127.0.0.1:0"
@@ -24,7 +31,7 @@ pool = "shop"
 plugins = ["auth", "router", "personalize"]
 [[plugins]]
 name = "auth"
-wasm = "builtin:auth"
+wasm = "{auth}"
 instance = "{instance}"
 [plugins.config]
 secret = "bench-secret"
@@ -33,7 +40,7 @@ audience = "shop"
 public_prefixes = ["/images/", "/products/"]
 [[plugins]]
 name = "router"
-wasm = "builtin:router"
+wasm = "{router}"
 instance = "{instance}"
 [plugins.config]
 rules = [
@@ -42,13 +49,17 @@ rules = [
 ]
 [[plugins]]
 name = "personalize"
-wasm = "builtin:personalize"
+wasm = "{personalize}"
 instance = "{instance}"
 [plugins.config]
 prefixes = ["/fragments/recommendations"]
 "#
-    );
-    let config = Config::parse(&text, "<bench>", Path::new(".")).expect("bench config");
+    )
+}
+
+/// Loads the plugins of a config text.
+pub async fn load(text: &str) -> PluginSet {
+    let config = Config::parse(text, "<bench>", Path::new(".")).expect("bench config");
     let engine = PluginEngine::new().expect("engine");
     PluginSet::load(&config, &engine, None)
         .await
@@ -76,11 +87,7 @@ wasm = "{wasm}"
 instance = "{instance}"
 "#
     );
-    let config = Config::parse(&text, "<bench>", Path::new(".")).expect("bench config");
-    let engine = PluginEngine::new().expect("engine");
-    PluginSet::load(&config, &engine, None)
-        .await
-        .expect("plugins load")
+    load(&text).await
 }
 
 /// A signed token the bench chain accepts.

@@ -229,7 +229,7 @@ pub async fn on_request(
         return Ok((Flow::Continue(Directives::default()), None));
     }
     let mut head = convert::request_head(parts, scheme, host);
-    let original = head.clone();
+    let mut changed = convert::Changed::default();
     let info = bindings::ClientInfo {
         ip: client.ip.clone(),
         region: client.region.clone(),
@@ -263,7 +263,9 @@ pub async fn on_request(
                     continue;
                 }
                 match convert::apply_request_edits(&mut head, &edits) {
-                    Ok(()) => {
+                    Ok(c) => {
+                        changed.headers |= c.headers;
+                        changed.target |= c.target;
                         if edits.pool.is_some() {
                             directives.pool = edits.pool;
                         }
@@ -279,12 +281,7 @@ pub async fn on_request(
             }
         }
     }
-    if head.path != original.path
-        || head.query != original.query
-        || head.headers != original.headers
-    {
-        convert::write_request(&head, parts).map_err(EdgeError::Internal)?;
-    }
+    convert::write_request(&head, changed, parts).map_err(EdgeError::Internal)?;
     Ok((Flow::Continue(directives), Some(SeenRequest(head))))
 }
 
@@ -337,18 +334,16 @@ pub async fn on_response(
         None => (None, Some(body)),
     };
     let mut head = convert::response_head(&parts);
-    let original_headers = head.headers.clone();
     let mut replaced = false;
     for plugin in chain.iter().rev() {
-        let given = body_bytes
-            .as_ref()
-            .filter(|b| b.len() <= plugin.settings.response_body_limit)
-            .map(|b| b.to_vec());
+        let given: Option<&[u8]> = body_bytes
+            .as_deref()
+            .filter(|b| b.len() <= plugin.settings.response_body_limit);
         let had_body = given.is_some();
         let result = plugin
             .call(client_ip, async |b, store| {
                 b.brink_plugin_handler()
-                    .call_on_response(store, &seen.0, &head, given.as_deref())
+                    .call_on_response(store, &seen.0, &head, given)
                     .await
             })
             .await;
@@ -370,7 +365,7 @@ pub async fn on_response(
             replaced = true;
         }
     }
-    if head.headers != original_headers {
+    if convert::headers_differ(&head.headers, &parts.headers) {
         parts.headers = convert::to_header_map(&head.headers).map_err(EdgeError::Internal)?;
     }
     if replaced {

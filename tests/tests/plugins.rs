@@ -274,6 +274,43 @@ async fn endless_loop_is_stopped_at_its_deadline_and_the_node_keeps_serving() {
 }
 
 #[tokio::test]
+async fn a_fuel_budget_stops_an_endless_loop_next_to_unmetered_plugins() {
+    let origin = EchoOrigin::start().await;
+    let plugins = format!(
+        "{}{}",
+        misbehaving("echo", "fx_echo", ""),
+        misbehaving(
+            "loop",
+            "fx_loop",
+            "fuel = 1000000\ntimeout = \"10s\"\non_error = \"fail_closed\"",
+        )
+    );
+    let node = node(&[&origin], &plugins, &["echo", "loop"]).await;
+    let r = within(
+        Duration::from_secs(5),
+        "metered plugin request",
+        get_with(&format!("{}/echo", edge_url(&node)), &[]),
+    )
+    .await;
+    assert_eq!(r.status, 500, "fail_closed answers an error status");
+    let status = admin_status(&node).await;
+    let plugin = |name: &str| {
+        status["plugins"]
+            .as_array()
+            .expect("plugins")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .expect("plugin listed")
+    };
+    assert_eq!(plugin("loop")["failures"]["fuel"], 1, "{status}");
+    assert_eq!(plugin("loop")["failures"]["timeout"], 0, "{status}");
+    assert_eq!(plugin("echo")["calls"], 1, "{status}");
+    assert_eq!(origin.requests(), 0);
+    node.shutdown().await;
+}
+
+#[tokio::test]
 async fn unbounded_allocation_stops_at_the_memory_cap() {
     let origin = EchoOrigin::start().await;
     let plugins = misbehaving(

@@ -23,8 +23,13 @@
 //! every claim header are removed (so they cannot be spoofed), then the claims
 //! present in the token are set.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use brink_plugin_sdk::config::Memo;
 use brink_plugin_sdk::{
     Action, Client, EarlyResponse, Edits, Level, Plugin, Request, config, host,
     is_valid_header_name, is_valid_header_value,
@@ -95,6 +100,15 @@ pub fn verify_jwt(
     secret: &[u8],
     checks: &Checks<'_>,
 ) -> Result<Map<String, Value>, Failure> {
+    let key = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| Failure::NotConfigured)?;
+    let claims = verify_signature(token, &key)?;
+    check_claims(&claims, checks)?;
+    Ok(claims)
+}
+
+/// Checks an HS256 JWT's form and signature (with `key`, the HMAC already
+/// keyed with the secret) and returns its claims, unchecked.
+pub fn verify_signature(token: &str, key: &Hmac<Sha256>) -> Result<Map<String, Value>, Failure> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -113,17 +127,22 @@ pub fn verify_jwt(
         .decode(signature)
         .map_err(|_| Failure::Malformed)?;
     let signed_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| Failure::NotConfigured)?;
+    let mut mac = key.clone();
     mac.update(&token.as_bytes()[..signed_len]);
     // `verify_slice` compares in constant time.
     mac.verify_slice(&signature)
         .map_err(|_| Failure::BadSignature)?;
 
-    let claims: Map<String, Value> = URL_SAFE_NO_PAD
+    URL_SAFE_NO_PAD
         .decode(payload)
         .ok()
         .and_then(|p| serde_json::from_slice(&p).ok())
-        .ok_or(Failure::Malformed)?;
+        .ok_or(Failure::Malformed)
+}
+
+/// Checks the claims of a token whose signature is good: `exp`, `nbf`
+/// (with leeway), `iss` and `aud`.
+pub fn check_claims(claims: &Map<String, Value>, checks: &Checks<'_>) -> Result<(), Failure> {
     let leeway = checks.leeway_secs as f64;
     let time = |name: &str| -> Result<Option<f64>, Failure> {
         match claims.get(name) {
@@ -156,18 +175,27 @@ pub fn verify_jwt(
             return Err(Failure::WrongAudience);
         }
     }
-    Ok(claims)
+    Ok(())
 }
 
 /// True when `key` is one of `keys`. Compares SHA-256 digests in constant time,
 /// so neither the keys' contents nor their lengths leak through timing.
 pub fn api_key_matches(key: &str, keys: &[String]) -> bool {
-    let digest = Sha256::digest(key.as_bytes());
-    keys.iter().fold(false, |found, k| {
-        let d = Sha256::digest(k.as_bytes());
-        let diff = digest
+    let digests: Vec<[u8; 32]> = keys.iter().map(|k| digest(k)).collect();
+    digest_matches(key, &digests)
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// [`api_key_matches`] against the keys' digests, computed once per instance.
+fn digest_matches(key: &str, digests: &[[u8; 32]]) -> bool {
+    let d = digest(key);
+    digests.iter().fold(false, |found, k| {
+        let diff = d
             .iter()
-            .zip(d.iter())
+            .zip(k.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
         found | (diff == 0)
     })
@@ -179,13 +207,22 @@ enum Credential<'a> {
     ApiKey(&'a str),
 }
 
+/// The plugin's config, parsed once per instance.
 struct Settings {
+    public_prefixes: Vec<String>,
     cookie: String,
     claim_headers: Vec<(String, String)>,
     strip_credential: bool,
+    /// The HMAC keyed with `secret`; `None` when no (usable) secret is set.
+    key: Option<Hmac<Sha256>>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    leeway_secs: u64,
+    /// SHA-256 digests of `api_keys`.
+    api_key_digests: Vec<[u8; 32]>,
 }
 
-fn settings() -> Settings {
+fn load_settings() -> Settings {
     let claim_headers = config::get_pairs("claim_headers")
         .unwrap_or_else(|| {
             vec![
@@ -198,10 +235,49 @@ fn settings() -> Settings {
         .filter(|(_, header)| is_valid_header_name(header))
         .collect();
     Settings {
+        public_prefixes: config::get_list("public_prefixes").unwrap_or_default(),
         cookie: config::get("cookie").unwrap_or_else(|| "token".to_owned()),
         claim_headers,
         strip_credential: config::get_bool("strip_credential").unwrap_or(true),
+        key: config::get("secret")
+            .filter(|s| !s.is_empty())
+            .and_then(|s| Hmac::<Sha256>::new_from_slice(s.as_bytes()).ok()),
+        issuer: config::get("issuer"),
+        audience: config::get("audience"),
+        leeway_secs: config::get_u64("leeway_secs").unwrap_or(30),
+        api_key_digests: config::get_list("api_keys")
+            .unwrap_or_default()
+            .iter()
+            .map(|k| digest(k))
+            .collect(),
     }
+}
+
+/// Tokens whose signature a warm instance has verified, with their claims.
+/// A token is text signed with the instance's (fixed) secret, so the same
+/// text always verifies the same way; the time, issuer and audience checks
+/// are still made on every request. Bounded: the oldest entry goes first.
+#[derive(Default)]
+struct Verified {
+    entries: RefCell<VecDeque<(String, Claims)>>,
+}
+
+/// The claims of a verified token, shared by the cache and the request.
+type Claims = Rc<Map<String, Value>>;
+
+/// Verified tokens kept per instance.
+const VERIFIED_TOKENS: usize = 64;
+
+/// Longest token kept (longer ones are verified every time).
+const MAX_CACHED_TOKEN: usize = 4096;
+
+thread_local! {
+    static SETTINGS: Memo<Settings> = const { Memo::new() };
+    static VERIFIED: Memo<Verified> = const { Memo::new() };
+}
+
+fn settings() -> Rc<Settings> {
+    SETTINGS.with(|m| m.get(load_settings))
 }
 
 fn credential<'a>(req: &'a Request, cookie: &str) -> Option<Credential<'a>> {
@@ -220,23 +296,43 @@ fn credential<'a>(req: &'a Request, cookie: &str) -> Option<Credential<'a>> {
         .map(|k| Credential::ApiKey(k.trim()))
 }
 
-fn check_jwt(token: &str) -> Result<Map<String, Value>, Failure> {
-    let Some(secret) = config::get("secret").filter(|s| !s.is_empty()) else {
+fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
+    let Some(key) = &settings.key else {
         host::log(
             Level::Error,
             "auth: a JWT was presented but config `secret` is not set",
         );
         return Err(Failure::NotConfigured);
     };
-    let issuer = config::get("issuer");
-    let audience = config::get("audience");
+    let verified = VERIFIED.with(|m| m.get(Verified::default));
+    let cached = verified
+        .entries
+        .borrow()
+        .iter()
+        .find(|(t, _)| t == token)
+        .map(|(_, claims)| claims.clone());
+    let claims = match cached {
+        Some(claims) => claims,
+        None => {
+            let claims = Rc::new(verify_signature(token, key)?);
+            if token.len() <= MAX_CACHED_TOKEN {
+                let mut entries = verified.entries.borrow_mut();
+                if entries.len() == VERIFIED_TOKENS {
+                    entries.pop_front();
+                }
+                entries.push_back((token.to_owned(), claims.clone()));
+            }
+            claims
+        }
+    };
     let checks = Checks {
         now_secs: host::now_ms() as f64 / 1000.0,
-        leeway_secs: config::get_u64("leeway_secs").unwrap_or(30),
-        issuer: issuer.as_deref(),
-        audience: audience.as_deref(),
+        leeway_secs: settings.leeway_secs,
+        issuer: settings.issuer.as_deref(),
+        audience: settings.audience.as_deref(),
     };
-    verify_jwt(token, secret.as_bytes(), &checks)
+    check_claims(&claims, &checks)?;
+    Ok(claims)
 }
 
 /// The `Cookie` header edit that drops cookie `name` and keeps the others.
@@ -270,25 +366,29 @@ fn unauthorized(failure: Failure) -> Action {
 
 impl Plugin for Auth {
     fn on_request(req: &Request, _client: &Client) -> Action {
-        let public = config::get_list("public_prefixes").unwrap_or_default();
-        if public.iter().any(|p| req.path.starts_with(p.as_str())) {
+        let settings = settings();
+        if settings
+            .public_prefixes
+            .iter()
+            .any(|p| req.path.starts_with(p.as_str()))
+        {
             return Action::default();
         }
-        let settings = settings();
         let Some(cred) = credential(req, &settings.cookie) else {
             return unauthorized(Failure::Missing);
         };
         let claims = match cred {
-            Credential::Bearer(token) | Credential::Cookie(token) => match check_jwt(token) {
-                Ok(claims) => claims,
-                Err(f) => return unauthorized(f),
-            },
+            Credential::Bearer(token) | Credential::Cookie(token) => {
+                match check_jwt(token, &settings) {
+                    Ok(claims) => Some(claims),
+                    Err(f) => return unauthorized(f),
+                }
+            }
             Credential::ApiKey(key) => {
-                let keys = config::get_list("api_keys").unwrap_or_default();
-                if key.is_empty() || !api_key_matches(key, &keys) {
+                if key.is_empty() || !digest_matches(key, &settings.api_key_digests) {
                     return unauthorized(Failure::UnknownApiKey);
                 }
-                Map::new()
+                None
             }
         };
 
@@ -297,7 +397,7 @@ impl Plugin for Auth {
             edits = edits.remove_header(header.as_str());
         }
         for (claim, header) in &settings.claim_headers {
-            let value = match claims.get(claim) {
+            let value = match claims.as_ref().and_then(|c| c.get(claim)) {
                 Some(Value::String(s)) => s.clone(),
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
                 _ => continue,
@@ -319,7 +419,7 @@ impl Plugin for Auth {
 
 brink_plugin_sdk::export_plugin!(Auth);
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use brink_plugin_sdk::{HeaderOp, testing};
@@ -488,6 +588,28 @@ mod tests {
         assert!(refused(&run(&bearer(&none_alg))).contains("malformed token"));
         let bad_exp = sign(r#"{"exp":"tomorrow"}"#, SECRET);
         assert!(refused(&run(&bearer(&bad_exp))).contains("malformed token"));
+    }
+
+    #[test]
+    fn verified_tokens_are_remembered_but_still_checked() {
+        setup(&[("audience", "shop")]);
+        let token = sign(
+            &format!(r#"{{"sub":"u1","aud":"shop","exp":{}}}"#, NOW + 60),
+            SECRET,
+        );
+        for _ in 0..2 {
+            let out = forwarded(&run(&bearer(&token)), &bearer(&token));
+            assert_eq!(out.header("x-user-id"), Some("u1"));
+        }
+        testing::advance_ms(120_000);
+        assert!(refused(&run(&bearer(&token))).contains("token expired"));
+        testing::set_now_ms(NOW * 1000);
+        testing::set_config("audience", "other");
+        assert!(refused(&run(&bearer(&token))).contains("wrong audience"));
+        // Another secret forgets what the old one verified.
+        testing::set_config("secret", "other-secret");
+        testing::remove_config("audience");
+        assert!(refused(&run(&bearer(&token))).contains("bad signature"));
     }
 
     #[test]

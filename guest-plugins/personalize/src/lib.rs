@@ -21,6 +21,9 @@
 //!   request header when present, else derived again (with the edge node's
 //!   region standing in for the client's).
 
+use std::rc::Rc;
+
+use brink_plugin_sdk::config::Memo;
 use brink_plugin_sdk::{
     Action, Client, Edits, Plugin, Request, Response, ResponseEdits, config, host,
 };
@@ -55,22 +58,49 @@ pub fn sanitize(raw: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
+/// The plugin's config, parsed once per instance.
+struct Settings {
+    segment_header: String,
+    segment_cookie: String,
+    /// `default_segment`, sanitised.
+    default_segment: Option<String>,
+    prefixes: Vec<String>,
+}
+
+fn load_settings() -> Settings {
+    Settings {
+        segment_header: config::get("segment_header").unwrap_or_else(|| "x-user-tier".to_owned()),
+        segment_cookie: config::get("segment_cookie").unwrap_or_else(|| "segment".to_owned()),
+        default_segment: config::get("default_segment").and_then(|d| sanitize(&d)),
+        prefixes: config::get_list("prefixes")
+            .unwrap_or_else(|| vec!["/fragments/recommendations".to_owned()]),
+    }
+}
+
+thread_local! {
+    static SETTINGS: Memo<Settings> = const { Memo::new() };
+}
+
+fn settings() -> Rc<Settings> {
+    SETTINGS.with(|m| m.get(load_settings))
+}
+
 /// Derives the segment of a request (see the crate docs for the order).
 pub fn segment(req: &Request, region: &str) -> String {
-    let header = config::get("segment_header").unwrap_or_else(|| "x-user-tier".to_owned());
-    let cookie = config::get("segment_cookie").unwrap_or_else(|| "segment".to_owned());
-    req.header(&header)
+    let settings = settings();
+    req.header(&settings.segment_header)
         .and_then(sanitize)
-        .or_else(|| req.cookie(&cookie).and_then(sanitize))
+        .or_else(|| req.cookie(&settings.segment_cookie).and_then(sanitize))
         .or_else(|| sanitize(&format!("region-{region}")).filter(|_| !region.trim().is_empty()))
-        .or_else(|| config::get("default_segment").and_then(|d| sanitize(&d)))
+        .or_else(|| settings.default_segment.clone())
         .unwrap_or_else(|| "anonymous".to_owned())
 }
 
 fn personalised(path: &str) -> bool {
-    let prefixes = config::get_list("prefixes")
-        .unwrap_or_else(|| vec!["/fragments/recommendations".to_owned()]);
-    prefixes.iter().any(|p| path.starts_with(p.as_str()))
+    settings()
+        .prefixes
+        .iter()
+        .any(|p| path.starts_with(p.as_str()))
 }
 
 /// The query with every `segment` parameter replaced by `segment=<segment>`
@@ -142,7 +172,7 @@ pub fn substitute(body: &[u8], segment: &str) -> Option<Vec<u8>> {
 
 brink_plugin_sdk::export_plugin!(Personalize);
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use brink_plugin_sdk::testing;

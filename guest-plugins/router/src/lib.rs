@@ -44,15 +44,21 @@
 //!   ending in `/`, the request's path (without its leading `/`) and query are
 //!   appended. A redirect rule cannot also set `pool` or a rewrite.
 //!
-//! Invalid rules are logged (once per config text) and routing is skipped.
+//! Invalid rules are logged (once per instance) and routing is skipped. A
+//! `path_regex` is checked when the rules are loaded but compiled only when a
+//! request reaches it, and not at all for paths that lack the literal text
+//! an anchored pattern starts with (`^/p/` rules out every path not starting
+//! with `/p/`), so a fresh instance pays only for the patterns it needs.
 
-use std::cell::RefCell;
+use std::cell::OnceCell;
 use std::rc::Rc;
 
+use brink_plugin_sdk::config::Memo;
 use brink_plugin_sdk::{
     Action, Client, EarlyResponse, Edits, Level, Plugin, Request, config, host,
 };
 use regex::Regex;
+use regex_syntax::hir::{Hir, HirKind, Look};
 use serde::Deserialize;
 
 /// The plugin.
@@ -83,11 +89,80 @@ struct RawRule {
     append_path: Option<bool>,
 }
 
+/// A `path_regex`: syntax checked at load, compiled on first use.
+#[derive(Debug)]
+struct PathRegex {
+    pattern: String,
+    /// Literal text every match starts the path with (from a leading `^`
+    /// and literal characters); paths without it cannot match.
+    prefix: String,
+    /// The compiled pattern; `None` if compiling failed (logged).
+    compiled: OnceCell<Option<Regex>>,
+}
+
+impl PathRegex {
+    fn new(pattern: &str) -> Result<PathRegex, String> {
+        let hir = regex_syntax::Parser::new()
+            .parse(pattern)
+            .map_err(|e| e.to_string())?;
+        Ok(PathRegex {
+            pattern: pattern.to_owned(),
+            prefix: anchored_prefix(&hir),
+            compiled: OnceCell::new(),
+        })
+    }
+
+    /// The compiled pattern, compiling it now if needed.
+    fn regex(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| match Regex::new(&self.pattern) {
+                Ok(re) => Some(re),
+                Err(e) => {
+                    host::log(
+                        Level::Error,
+                        &format!(
+                            "router: path_regex {:?} does not compile, the rule never matches: {e}",
+                            self.pattern
+                        ),
+                    );
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    fn is_match(&self, path: &str) -> bool {
+        path.starts_with(self.prefix.as_str()) && self.regex().is_some_and(|re| re.is_match(path))
+    }
+}
+
+/// The literal text a pattern anchored at the start (`^...`) requires first.
+fn anchored_prefix(hir: &Hir) -> String {
+    let HirKind::Concat(items) = hir.kind() else {
+        return String::new();
+    };
+    let mut items = items.iter();
+    if !matches!(
+        items.next().map(Hir::kind),
+        Some(HirKind::Look(Look::Start))
+    ) {
+        return String::new();
+    }
+    let mut prefix = Vec::new();
+    for item in items {
+        match item.kind() {
+            HirKind::Literal(lit) => prefix.extend_from_slice(&lit.0),
+            _ => break,
+        }
+    }
+    String::from_utf8(prefix).unwrap_or_default()
+}
+
 /// A condition of a rule.
 #[derive(Debug)]
 enum Cond {
     PathPrefix(String),
-    PathRegex(Regex),
+    PathRegex(Rc<PathRegex>),
     Host(String),
     Method(String),
     Header(String, Option<String>),
@@ -99,7 +174,7 @@ enum Cond {
 #[derive(Debug)]
 enum Rewrite {
     Prefix { from: String, to: String },
-    Regex { re: Regex, template: String },
+    Regex { re: Rc<PathRegex>, template: String },
     Literal(String),
 }
 
@@ -148,7 +223,9 @@ fn compile(raw: RawRule) -> Result<Rule, String> {
         conds.push(Cond::PathPrefix(p.clone()));
     }
     let regex = match &raw.path_regex {
-        Some(r) => Some(Regex::new(r).map_err(|e| format!("path_regex: {e}"))?),
+        Some(r) => Some(Rc::new(
+            PathRegex::new(r).map_err(|e| format!("path_regex: {e}"))?,
+        )),
         None => None,
     };
     if let Some(re) = &regex {
@@ -300,9 +377,9 @@ pub fn route(rules: &[Rule], req: &Request, client: &Client) -> Action {
             .path
             .strip_prefix(from.as_str())
             .map(|rest| format!("{to}{rest}")),
-        Some(Rewrite::Regex { re, template }) => {
-            Some(re.replace(&req.path, template.as_str()).into_owned())
-        }
+        Some(Rewrite::Regex { re, template }) => re
+            .regex()
+            .map(|re| re.replace(&req.path, template.as_str()).into_owned()),
         Some(Rewrite::Literal(p)) => Some(p.clone()),
         None => None,
     };
@@ -312,38 +389,31 @@ pub fn route(rules: &[Rule], req: &Request, client: &Client) -> Action {
     Action::Continue(edits)
 }
 
-type Compiled = Rc<Result<Vec<Rule>, String>>;
+type Compiled = Result<Vec<Rule>, String>;
 
 thread_local! {
-    /// The rules compiled from the last `rules` text seen; a warm instance
-    /// reuses them until the text changes.
-    static CACHE: RefCell<Option<(String, Compiled)>> = const { RefCell::new(None) };
+    /// The rules, parsed once per instance.
+    static RULES: Memo<Compiled> = const { Memo::new() };
 }
 
-fn rules() -> Compiled {
+fn load_rules() -> Compiled {
     let text = config::get("rules").unwrap_or_default();
-    CACHE.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if let Some((cached, rules)) = cache.as_ref()
-            && *cached == text
-        {
-            return rules.clone();
-        }
-        let compiled = if text.trim().is_empty() {
-            Ok(Vec::new())
-        } else {
-            parse_rules(&text)
-        };
-        if let Err(e) = &compiled {
-            host::log(
-                Level::Error,
-                &format!("router: invalid `rules`, routing skipped: {e}"),
-            );
-        }
-        let compiled = Rc::new(compiled);
-        *cache = Some((text, compiled.clone()));
-        compiled
-    })
+    let compiled = if text.trim().is_empty() {
+        Ok(Vec::new())
+    } else {
+        parse_rules(&text)
+    };
+    if let Err(e) = &compiled {
+        host::log(
+            Level::Error,
+            &format!("router: invalid `rules`, routing skipped: {e}"),
+        );
+    }
+    compiled
+}
+
+fn rules() -> Rc<Compiled> {
+    RULES.with(|m| m.get(load_rules))
 }
 
 impl Plugin for Router {
@@ -357,7 +427,7 @@ impl Plugin for Router {
 
 brink_plugin_sdk::export_plugin!(Router);
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use brink_plugin_sdk::testing;
@@ -450,6 +520,30 @@ mod tests {
         .unwrap();
         let a = route(&rules, &get("/ITEM/42abc"), &Client::default());
         assert_eq!(a, Action::Continue(Edits::new().path("/items/42")));
+    }
+
+    #[test]
+    fn anchored_literal_prefixes_rule_paths_out_before_compiling() {
+        let prefix = |p: &str| PathRegex::new(p).unwrap().prefix;
+        assert_eq!(prefix("^/p/([0-9]+)$"), "/p/");
+        assert_eq!(prefix("^/a/b"), "/a/b");
+        assert_eq!(prefix("^/(?i-u)item/"), "/");
+        assert_eq!(
+            prefix("(?i-u)^/x/"),
+            "/",
+            "a letter ignoring case is no literal"
+        );
+        assert_eq!(prefix("/p/"), "");
+        assert_eq!(prefix("^/p|^/q"), "");
+        let re = PathRegex::new("^/p/([0-9]+)$").unwrap();
+        assert!(!re.is_match("/fragments/x"));
+        assert!(
+            re.compiled.get().is_none(),
+            "not compiled for a path without the prefix"
+        );
+        assert!(re.is_match("/p/12"));
+        assert!(!re.is_match("/p/x"));
+        assert!(re.compiled.get().is_some());
     }
 
     #[test]

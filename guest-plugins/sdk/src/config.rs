@@ -5,7 +5,86 @@
 //! while `api_keys = ["k1", "k2"]` arrives as `["k1", "k2"]`. The parsers here
 //! accept both spellings.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use crate::host;
+
+/// Something a plugin derives from its config (parsed settings, a keyed MAC,
+/// compiled patterns), computed on first use and then shared by every later
+/// call of the instance: a plugin's config is fixed for the life of its
+/// instance (a reload makes new instances), so a warm instance parses it once.
+///
+/// Keep one in a `thread_local!` (wasm instances are single-threaded):
+///
+/// ```
+/// use brink_plugin_sdk::config::{self, Memo};
+///
+/// struct Settings {
+///     prefixes: Vec<String>,
+/// }
+///
+/// thread_local! {
+///     static SETTINGS: Memo<Settings> = const { Memo::new() };
+/// }
+///
+/// fn settings() -> std::rc::Rc<Settings> {
+///     SETTINGS.with(|m| {
+///         m.get(|| Settings {
+///             prefixes: config::get_list("prefixes").unwrap_or_default(),
+///         })
+///     })
+/// }
+/// # brink_plugin_sdk::testing::with_config(&[("prefixes", "/a,/b")]);
+/// # assert_eq!(settings().prefixes, ["/a", "/b"]);
+/// # brink_plugin_sdk::testing::set_config("prefixes", "/c");
+/// # assert_eq!(settings().prefixes, ["/c"]);
+/// ```
+///
+/// Natively (unit tests) the value is computed again whenever the test
+/// config changes ([`crate::testing::set_config`] and friends).
+pub struct Memo<T> {
+    slot: RefCell<Option<(u64, Rc<T>)>>,
+}
+
+impl<T> Memo<T> {
+    /// An empty memo.
+    pub const fn new() -> Self {
+        Memo {
+            slot: RefCell::new(None),
+        }
+    }
+
+    /// The memoized value, computed with `init` on first use (and, natively,
+    /// after the test config changed). `init` may use other memos.
+    pub fn get(&self, init: impl FnOnce() -> T) -> Rc<T> {
+        let generation = generation();
+        if let Some((g, v)) = &*self.slot.borrow()
+            && *g == generation
+        {
+            return v.clone();
+        }
+        let v = Rc::new(init());
+        *self.slot.borrow_mut() = Some((generation, v.clone()));
+        v
+    }
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo::new()
+    }
+}
+
+/// Which version of the config [`Memo`]s were computed from: always 0 on
+/// wasm (the config never changes within an instance); natively, a number
+/// that changes with every change of the test config.
+fn generation() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return 0;
+    #[cfg(not(target_arch = "wasm32"))]
+    return crate::testing::generation();
+}
 
 /// The raw text of a config value (same as [`host::config`]).
 pub fn get(key: &str) -> Option<String> {
@@ -139,7 +218,7 @@ fn unquote(s: &str) -> String {
     out
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
 

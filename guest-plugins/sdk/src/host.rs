@@ -42,13 +42,16 @@ pub fn log(level: Level, message: &str) {
 
 #[cfg(target_arch = "wasm32")]
 thread_local! {
-    static CONFIG_MEMO: std::cell::RefCell<std::collections::HashMap<String, Option<String>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    /// Config values asked of the host so far. A plugin reads a handful of
+    /// keys, so a list beats a hash map (and needs no random hash seed).
+    static CONFIG_MEMO: std::cell::RefCell<Vec<(String, Option<String>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A value from this plugin's own config table, rendered as text: strings as
 /// they are, other values (numbers, booleans, arrays, tables) as TOML. `None`
-/// when the key is not set. See [`crate::config`] for parsing helpers.
+/// when the key is not set. See [`crate::config`] for parsing helpers, and
+/// [`crate::config::Memo`] to parse a value once per instance.
 /// Natively: the value set with [`crate::testing::set_config`].
 ///
 /// A plugin's config is fixed for the life of its instance (a reload makes
@@ -57,11 +60,11 @@ thread_local! {
 pub fn config(key: &str) -> Option<String> {
     #[cfg(target_arch = "wasm32")]
     return CONFIG_MEMO.with(|memo| {
-        if let Some(v) = memo.borrow().get(key) {
+        if let Some((_, v)) = memo.borrow().iter().find(|(k, _)| k == key) {
             return v.clone();
         }
         let v = imp::config_get(key);
-        memo.borrow_mut().insert(key.to_owned(), v.clone());
+        memo.borrow_mut().push((key.to_owned(), v.clone()));
         v
     });
     #[cfg(not(target_arch = "wasm32"))]

@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::host::Level;
 
@@ -18,6 +19,15 @@ struct State {
     node_region: Option<String>,
     now_ms: Option<u64>,
     logs: Vec<(Level, String)>,
+    /// Changes with every change of `config` (see `config::Memo`).
+    generation: u64,
+}
+
+/// Source of config generations, unique across threads and resets.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 thread_local! {
@@ -26,7 +36,12 @@ thread_local! {
 
 /// Clears every setting and recorded log line on this thread.
 pub fn reset() {
-    STATE.with(|s| *s.borrow_mut() = State::default());
+    STATE.with(|s| {
+        *s.borrow_mut() = State {
+            generation: next_generation(),
+            ..State::default()
+        }
+    });
 }
 
 /// Resets this thread's state, then sets these config values.
@@ -40,15 +55,21 @@ pub fn with_config(values: &[(&str, &str)]) {
 /// Sets a config value (the text [`crate::host::config`] returns for `key`).
 pub fn set_config(key: &str, value: &str) {
     STATE.with(|s| {
-        s.borrow_mut()
-            .config
-            .insert(key.to_owned(), value.to_owned())
+        let mut s = s.borrow_mut();
+        if s.config.get(key).map(String::as_str) != Some(value) {
+            s.config.insert(key.to_owned(), value.to_owned());
+            s.generation = next_generation();
+        }
     });
 }
 
 /// Unsets a config value.
 pub fn remove_config(key: &str) {
-    STATE.with(|s| s.borrow_mut().config.remove(key));
+    STATE.with(|s| {
+        let mut s = s.borrow_mut();
+        s.config.remove(key);
+        s.generation = next_generation();
+    });
 }
 
 /// Sets what [`crate::host::client_ip`] returns.
@@ -96,6 +117,10 @@ pub(crate) fn config(key: &str) -> Option<String> {
     STATE.with(|s| s.borrow().config.get(key).cloned())
 }
 
+pub(crate) fn generation() -> u64 {
+    STATE.with(|s| s.borrow().generation)
+}
+
 pub(crate) fn client_ip() -> String {
     STATE.with(|s| s.borrow().client_ip.clone().unwrap_or_default())
 }
@@ -127,7 +152,7 @@ pub(crate) fn now_ms() -> u64 {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use crate::host;

@@ -63,8 +63,8 @@ fn check_header(name: &str, value: Option<&str>) -> Result<HeaderName, String> {
     Ok(n)
 }
 
-/// Applies header operations to a header list, after validating all of them.
-pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> Result<(), String> {
+/// Checks every header operation; nothing is applied.
+fn check_header_ops(ops: &[HeaderOp]) -> Result<(), String> {
     for op in ops {
         match op {
             HeaderOp::Set((n, v)) | HeaderOp::Append((n, v)) => {
@@ -75,6 +75,11 @@ pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> R
             }
         }
     }
+    Ok(())
+}
+
+/// Applies header operations that [`check_header_ops`] accepted.
+fn apply_checked_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) {
     for op in ops {
         match op {
             HeaderOp::Set((n, v)) => {
@@ -89,47 +94,110 @@ pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> R
             }
         }
     }
+}
+
+/// Applies header operations to a header list, after validating all of them.
+pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> Result<(), String> {
+    check_header_ops(ops)?;
+    apply_checked_header_ops(list, ops);
     Ok(())
 }
 
-/// Applies a plugin's request edits to the working head; on error the head is unchanged.
-pub fn apply_request_edits(head: &mut RequestHead, edits: &RequestEdits) -> Result<(), String> {
-    let mut next = head.clone();
-    apply_header_ops(&mut next.headers, &edits.headers)?;
-    if let Some(p) = &edits.path {
-        if !p.starts_with('/') {
-            return Err(format!("path must start with '/': {p:?}"));
-        }
-        next.path = p.clone();
+/// What [`apply_request_edits`] changed in the working head.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changed {
+    /// Header operations were applied.
+    pub headers: bool,
+    /// The path or the query was replaced.
+    pub target: bool,
+}
+
+/// Applies a plugin's request edits to the working head; on error the head is
+/// unchanged. Everything is validated before anything is applied, so no copy
+/// of the head is needed.
+pub fn apply_request_edits(
+    head: &mut RequestHead,
+    edits: &RequestEdits,
+) -> Result<Changed, String> {
+    check_header_ops(&edits.headers)?;
+    if let Some(p) = &edits.path
+        && !p.starts_with('/')
+    {
+        return Err(format!("path must start with '/': {p:?}"));
     }
-    if let Some(q) = &edits.query {
-        next.query = if q.is_empty() { None } else { Some(q.clone()) };
+    let target = edits.path.is_some() || edits.query.is_some();
+    if target {
+        let path = edits.path.as_deref().unwrap_or(&head.path);
+        let query = match &edits.query {
+            Some(q) => Some(q.as_str()).filter(|q| !q.is_empty()),
+            None => head.query.as_deref(),
+        };
+        path_and_query(path, query)?;
     }
-    path_and_query(&next)?;
     if let Some(v) = &edits.cache_variant
         && (v.len() > 256 || v.chars().any(|c| c.is_control()))
     {
         return Err("cache variant must be at most 256 printable characters".into());
     }
-    *head = next;
-    Ok(())
+    apply_checked_header_ops(&mut head.headers, &edits.headers);
+    if let Some(p) = &edits.path {
+        head.path.clone_from(p);
+    }
+    if let Some(q) = &edits.query {
+        head.query = if q.is_empty() { None } else { Some(q.clone()) };
+    }
+    Ok(Changed {
+        headers: !edits.headers.is_empty(),
+        target,
+    })
 }
 
-fn path_and_query(head: &RequestHead) -> Result<http::uri::PathAndQuery, String> {
-    let s = match &head.query {
-        Some(q) => format!("{}?{q}", head.path),
-        None => head.path.clone(),
+fn path_and_query(path: &str, query: Option<&str>) -> Result<http::uri::PathAndQuery, String> {
+    let s = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
     };
-    s.parse()
-        .map_err(|_| format!("invalid path or query: {s:?}"))
+    http::uri::PathAndQuery::from_maybe_shared(bytes::Bytes::from(s))
+        .map_err(|_| format!("invalid path or query: {:?}", display_target(path, query)))
 }
 
-/// Writes the working head back into the request.
-pub fn write_request(head: &RequestHead, parts: &mut http::request::Parts) -> Result<(), String> {
-    let pq = path_and_query(head)?;
+fn display_target(path: &str, query: Option<&str>) -> String {
+    match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    }
+}
+
+/// Writes the working head back into the request if it differs from it:
+/// `changed` says what the plugins' edits touched, and only that is compared
+/// (the head was made from the request, so nothing else can differ). A new
+/// target is written as a path-and-query URI; the header map is rebuilt only
+/// when the header list differs.
+pub fn write_request(
+    head: &RequestHead,
+    changed: Changed,
+    parts: &mut http::request::Parts,
+) -> Result<(), String> {
+    let headers = changed.headers && headers_differ(&head.headers, &parts.headers);
+    let target = changed.target
+        && (head.path != parts.uri.path() || head.query.as_deref() != parts.uri.query());
+    if !(headers || target) {
+        return Ok(());
+    }
+    let pq = path_and_query(&head.path, head.query.as_deref())?;
     parts.uri = http::Uri::from(pq);
-    parts.headers = to_header_map(&head.headers)?;
+    if headers {
+        parts.headers = to_header_map(&head.headers)?;
+    }
     Ok(())
+}
+
+/// Whether `list` differs from what [`header_list`] makes of `map`.
+pub fn headers_differ(list: &[(String, String)], map: &HeaderMap) -> bool {
+    list.len() != map.len()
+        || list.iter().zip(map.iter()).any(|((n, v), (mn, mv))| {
+            n != mn.as_str() || String::from_utf8_lossy(mv.as_bytes()) != v.as_str()
+        })
 }
 
 /// A header list as a `HeaderMap`.

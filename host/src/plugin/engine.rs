@@ -1,8 +1,8 @@
 //! The wasmtime engine policy, in one place (Spin's `crates/core` keeps it the
 //! same way): what is enabled, what is limited, and the epoch ticker.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -13,6 +13,11 @@ use super::bindings::{HostState, Plugin};
 /// Component instances the pool holds (warm and in-flight fresh ones together).
 const POOL_INSTANCES: u32 = 1000;
 
+/// How much of each pooled linear memory stays resident (reset in place)
+/// when its instance is dropped: a small Rust plugin touches its 1 MiB stack
+/// and a few hundred KiB of data and heap.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 /// The largest memory a plugin may be given (`max_memory_bytes` is validated against it).
 pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
 
@@ -20,16 +25,36 @@ pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
 /// their resolution.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// The engine, the linker with the host imports, and the ticker thread.
+/// The engines, their linkers with the host imports, and the ticker thread.
 /// Cloning shares them; the ticker stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct PluginEngine {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// One wasmtime engine and the linker holding WASI and the `host` interface.
+pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
+}
+
+impl Runtime {
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The linker holding WASI and the `host` interface.
+    pub fn linker(&self) -> &Linker<HostState> {
+        &self.linker
+    }
+}
+
+struct Inner {
+    /// For plugins without a fuel budget: no fuel instrumentation.
+    plain: Runtime,
+    /// For plugins with `fuel`: made the first time one is loaded.
+    metered: Arc<OnceLock<Runtime>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -56,70 +81,112 @@ impl PluginEngine {
     ///   executor, and traps once its wall-clock deadline has passed, so an
     ///   endless loop neither hogs a worker thread nor outlives its deadline;
     /// - calls are async (the store runs on a fiber), which is also what lets
-    ///   WASI's streams work inside the tokio runtime;
-    /// - fuel metering on, so a plugin may also be given an instruction budget
-    ///   (plugins without one get an effectively unlimited budget);
-    /// - the on-demand instance allocator: measured here it costs the same as
-    ///   pooling for small plugins and needs no up-front reservation; memory
-    ///   is capped per store by `StoreLimits`;
+    ///   WASI's streams work inside the tokio runtime; the component-model
+    ///   concurrency machinery (`call_async` through guest tasks) is off, as
+    ///   plugins export plain functions: a call goes straight to the fiber;
+    /// - two wasmtime engines: fuel metering instruments every basic block of
+    ///   the compiled code (about 13% of the demo chain's time), so only
+    ///   plugins given a `fuel` budget are compiled with it, by a second
+    ///   engine made the first time such a plugin is loaded;
+    /// - the plain engine uses the pooling instance allocator: instances,
+    ///   memories, tables and fiber stacks come from pre-reserved slots, and
+    ///   a slot given back is reset in place (only the pages the instance
+    ///   touched, found with PAGEMAP_SCAN where the kernel has it) and kept
+    ///   resident, so a fresh instance costs no mmap, madvise or page fault.
+    ///   The metered engine, for the rare plugin with a budget, allocates on
+    ///   demand and so reserves nothing up front. Memory is capped per store
+    ///   by `StoreLimits`;
     /// - WASI is linked because Rust's std on wasip2 imports it, but every
     ///   store gets an empty context: no files, no network, no environment, no
     ///   inherited stdio.
     pub fn new() -> Result<PluginEngine, wasmtime::Error> {
+        let plain = Runtime::new(false)?;
+        let metered = Arc::new(OnceLock::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(plain.engine.clone(), metered.clone(), stop.clone());
+        Ok(PluginEngine {
+            inner: Arc::new(Inner {
+                plain,
+                metered,
+                stop,
+            }),
+        })
+    }
+
+    /// The runtime for plugins with a fuel budget (`metered`) or without.
+    pub fn runtime(&self, metered: bool) -> Result<&Runtime, wasmtime::Error> {
+        if !metered {
+            return Ok(&self.inner.plain);
+        }
+        if let Some(r) = self.inner.metered.get() {
+            return Ok(r);
+        }
+        // Two loads racing here both build one; the first set wins.
+        let _ = self.inner.metered.set(Runtime::new(true)?);
+        Ok(self
+            .inner
+            .metered
+            .get()
+            .expect("the metered runtime was set above"))
+    }
+}
+
+impl Runtime {
+    fn new(metered: bool) -> Result<Runtime, wasmtime::Error> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        config.concurrency_support(false);
         config.epoch_interruption(true);
-        config.consume_fuel(true);
+        config.consume_fuel(metered);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        // Instances, memories and async stacks come from pre-reserved pools,
-        // so a fresh instance (per-request plugins, a replaced warm one) costs
-        // no mmap/munmap. Memory per plugin is still capped per store.
-        let mut pool = wasmtime::PoolingAllocationConfig::default();
-        pool.total_component_instances(POOL_INSTANCES)
-            .total_core_instances(POOL_INSTANCES * 8)
-            .total_memories(POOL_INSTANCES * 2)
-            .total_tables(POOL_INSTANCES * 4)
-            .total_stacks(POOL_INSTANCES)
-            .max_core_instances_per_component(32)
-            .max_memories_per_component(4)
-            .max_tables_per_component(8)
-            .max_memory_size(MAX_PLUGIN_MEMORY);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        // For profiling: `/tmp/perf-<pid>.map` names the compiled guest code for `perf`.
+        if std::env::var_os("BRINK_WASM_PERFMAP").is_some_and(|v| v == "1") {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        if !metered {
+            // Instances, memories and async stacks come from pre-reserved
+            // pools, so a fresh instance (per-request plugins, a replaced warm
+            // one) costs no mmap/munmap. Memory per plugin is still capped
+            // per store.
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(POOL_INSTANCES)
+                .total_core_instances(POOL_INSTANCES * 8)
+                .total_memories(POOL_INSTANCES * 2)
+                .total_tables(POOL_INSTANCES * 4)
+                .total_stacks(POOL_INSTANCES)
+                .max_core_instances_per_component(32)
+                .max_memories_per_component(4)
+                .max_tables_per_component(8)
+                .max_memory_size(MAX_PLUGIN_MEMORY)
+                // A slot given back is reset by rewriting only the pages the
+                // instance touched (found with PAGEMAP_SCAN where the kernel
+                // has it) instead of `madvise`, so the next instance in that
+                // slot takes no page faults for them.
+                .pagemap_scan(wasmtime::Enabled::Auto)
+                .linear_memory_keep_resident(KEEP_RESIDENT)
+                .table_keep_resident(64 << 10);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         config.async_stack_size(1 << 20);
         config.max_wasm_stack(512 << 10);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(engine.clone(), stop.clone());
-        Ok(PluginEngine {
-            inner: Arc::new(Inner {
-                engine,
-                linker,
-                stop,
-            }),
-        })
-    }
-
-    /// The wasmtime engine.
-    pub fn engine(&self) -> &Engine {
-        &self.inner.engine
-    }
-
-    /// The linker holding WASI and the `host` interface.
-    pub fn linker(&self) -> &Linker<HostState> {
-        &self.inner.linker
+        Ok(Runtime { engine, linker })
     }
 }
 
-fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+fn spawn_ticker(plain: Engine, metered: Arc<OnceLock<Runtime>>, stop: Arc<AtomicBool>) {
     std::thread::Builder::new()
         .name("brink-epoch".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(EPOCH_TICK);
-                engine.increment_epoch();
+                plain.increment_epoch();
+                if let Some(m) = metered.get() {
+                    m.engine.increment_epoch();
+                }
             }
         })
         .expect("cannot spawn the epoch ticker thread");

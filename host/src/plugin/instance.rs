@@ -59,7 +59,11 @@ pub struct LoadedPlugin {
     pre: PluginPre<HostState>,
     /// The compiled component, reused by a reload that changes only settings.
     pub(super) component: Component,
-    engine: PluginEngine,
+    /// Keeps the epoch ticker running while the plugin lives.
+    _engine: PluginEngine,
+    /// The wasmtime engine the component was compiled for (the metered one
+    /// when the plugin has a fuel budget).
+    wasm_engine: wasmtime::Engine,
     warm: Mutex<Vec<Warm>>,
     /// Whether this is the canary version (`[plugins.canary]`).
     canary: bool,
@@ -85,14 +89,16 @@ impl LoadedPlugin {
         facts: PluginFacts,
         canary: bool,
     ) -> Result<LoadedPlugin, wasmtime::Error> {
-        let instance_pre = engine.linker().instantiate_pre(component)?;
+        let runtime = engine.runtime(settings.fuel.is_some())?;
+        let instance_pre = runtime.linker().instantiate_pre(component)?;
         let pre = PluginPre::new(instance_pre)?;
         let plugin = LoadedPlugin {
             settings,
             facts: Arc::new(facts),
             pre,
             component: component.clone(),
-            engine: engine.clone(),
+            _engine: engine.clone(),
+            wasm_engine: runtime.engine().clone(),
             warm: Mutex::new(Vec::new()),
             canary,
             stats: PluginStats::default(),
@@ -124,7 +130,7 @@ impl LoadedPlugin {
             .trap_on_grow_failure(true)
             .build();
         let mut store = Store::new(
-            self.engine.engine(),
+            &self.wasm_engine,
             HostState::new(self.facts.clone(), limits),
         );
         store.limiter(|s| &mut s.limits);
@@ -140,7 +146,9 @@ impl LoadedPlugin {
         store.data_mut().call_timeout = self.settings.timeout;
         store.data_mut().call_started = Instant::now();
         store.set_epoch_deadline(1);
-        store.set_fuel(self.settings.fuel.unwrap_or(u64::MAX))?;
+        if let Some(fuel) = self.settings.fuel {
+            store.set_fuel(fuel)?;
+        }
         let bindings = self.pre.instantiate_async(&mut store).await?;
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
         Ok(Warm {

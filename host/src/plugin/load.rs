@@ -17,9 +17,10 @@ fn canary_key(name: &str) -> String {
 /// hundreds of milliseconds, and a reload compiles while the node serves).
 async fn compile(
     engine: &PluginEngine,
+    metered: bool,
     bytes: std::borrow::Cow<'static, [u8]>,
 ) -> wasmtime::Result<wasmtime::component::Component> {
-    let engine = engine.engine().clone();
+    let engine = engine.runtime(metered)?.engine().clone();
     let work = move || wasmtime::component::Component::new(&engine, &bytes);
     match tokio::runtime::Handle::try_current() {
         Ok(rt) => rt
@@ -136,10 +137,15 @@ impl PluginSet {
                 let loaded = match same_bytes {
                     Some(old) if old.settings == settings => old.clone(),
                     _ => {
-                        // Same bytes, other settings: link the compiled component again.
+                        // Same bytes, other settings: link the compiled component
+                        // again, unless it was compiled for the other engine
+                        // (with or without fuel metering).
+                        let metered = settings.fuel.is_some();
                         let compiled = match same_bytes {
-                            Some(old) => Ok(old.component.clone()),
-                            None => compile(engine, bytes).await,
+                            Some(old) if old.settings.fuel.is_some() == metered => {
+                                Ok(old.component.clone())
+                            }
+                            _ => compile(engine, metered, bytes).await,
                         };
                         let component = match compiled {
                             Ok(c) => c,
