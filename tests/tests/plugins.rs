@@ -273,6 +273,33 @@ async fn endless_loop_is_stopped_at_its_deadline_and_the_node_keeps_serving() {
     node.shutdown().await;
 }
 
+/// The epoch ticker parks after a second without plugin calls; the next call
+/// wakes it, so a loop is still stopped at its deadline.
+#[tokio::test]
+async fn endless_loop_after_an_idle_spell_is_still_stopped() {
+    let origin = EchoOrigin::start().await;
+    let plugins = misbehaving(
+        "loop",
+        "fx_loop",
+        "timeout = \"20ms\"\non_error = \"fail_closed\"",
+    );
+    let node = node(&[&origin], &plugins, &["loop"]).await;
+    let base = edge_url(&node);
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let r = within(
+            Duration::from_secs(5),
+            "looping plugin request after idling",
+            get_with(&format!("{base}/echo"), &[]),
+        )
+        .await;
+        assert_eq!(r.status, 500);
+    }
+    let status = admin_status(&node).await;
+    assert_eq!(status["plugins"][0]["failures"]["timeout"], 2);
+    node.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_fuel_budget_stops_an_endless_loop_next_to_unmetered_plugins() {
     let origin = EchoOrigin::start().await;

@@ -1,7 +1,7 @@
 //! The wasmtime engine policy, in one place (Spin's `crates/core` keeps it the
 //! same way): what is enabled, what is limited, and the epoch ticker.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -55,12 +55,41 @@ struct Inner {
     plain: Runtime,
     /// For plugins with `fuel`: made the first time one is loaded.
     metered: Arc<OnceLock<Runtime>>,
-    stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.ticker.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.ticker.thread.get() {
+            t.unpark();
+        }
+    }
+}
+
+/// The ticker's state: it parks after [`IDLE_TICKS`] ticks without a plugin
+/// running or starting (a node without plugins, or routes without them, then
+/// pays no wake-up every millisecond), and a starting call wakes it.
+#[derive(Default)]
+struct Ticker {
+    /// Calls and instantiations started so far.
+    started: AtomicU64,
+    /// Calls and instantiations running now.
+    running: AtomicUsize,
+    parked: AtomicBool,
+    stop: AtomicBool,
+    thread: OnceLock<std::thread::Thread>,
+}
+
+/// Ticks without plugin activity before the ticker parks.
+const IDLE_TICKS: u32 = 1000;
+
+/// Held while guest code may run: keeps the ticker ticking.
+pub(super) struct Running(Arc<Ticker>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -102,15 +131,30 @@ impl PluginEngine {
     pub fn new() -> Result<PluginEngine, wasmtime::Error> {
         let plain = Runtime::new(false)?;
         let metered = Arc::new(OnceLock::new());
-        let stop = Arc::new(AtomicBool::new(false));
-        spawn_ticker(plain.engine.clone(), metered.clone(), stop.clone());
+        let ticker = Arc::new(Ticker::default());
+        spawn_ticker(plain.engine.clone(), metered.clone(), ticker.clone());
         Ok(PluginEngine {
             inner: Arc::new(Inner {
                 plain,
                 metered,
-                stop,
+                ticker,
             }),
         })
+    }
+
+    /// Marks guest code as running until the guard drops (the epoch must
+    /// advance for its deadline), waking the ticker if it was parked.
+    pub(super) fn running(&self) -> Running {
+        let t = &self.inner.ticker;
+        t.running.fetch_add(1, Ordering::SeqCst);
+        t.started.fetch_add(1, Ordering::SeqCst);
+        if t.parked.load(Ordering::SeqCst)
+            && t.parked.swap(false, Ordering::SeqCst)
+            && let Some(thread) = t.thread.get()
+        {
+            thread.unpark();
+        }
+        Running(t.clone())
     }
 
     /// The runtime for plugins with a fuel budget (`metered`) or without.
@@ -177,17 +221,42 @@ impl Runtime {
     }
 }
 
-fn spawn_ticker(plain: Engine, metered: Arc<OnceLock<Runtime>>, stop: Arc<AtomicBool>) {
-    std::thread::Builder::new()
+fn spawn_ticker(plain: Engine, metered: Arc<OnceLock<Runtime>>, ticker: Arc<Ticker>) {
+    let t = ticker.clone();
+    let handle = std::thread::Builder::new()
         .name("brink-epoch".into())
         .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
+            let mut seen = t.started.load(Ordering::SeqCst);
+            let mut idle = 0;
+            while !t.stop.load(Ordering::SeqCst) {
                 std::thread::sleep(EPOCH_TICK);
                 plain.increment_epoch();
                 if let Some(m) = metered.get() {
                     m.engine.increment_epoch();
                 }
+                let started = t.started.load(Ordering::SeqCst);
+                if started != seen || t.running.load(Ordering::SeqCst) > 0 {
+                    seen = started;
+                    idle = 0;
+                    continue;
+                }
+                idle += 1;
+                if idle < IDLE_TICKS {
+                    continue;
+                }
+                // Announce the park, then look again: a call starting now
+                // either is seen here or sees `parked` and unparks us.
+                t.parked.store(true, Ordering::SeqCst);
+                if t.started.load(Ordering::SeqCst) == seen
+                    && t.running.load(Ordering::SeqCst) == 0
+                    && !t.stop.load(Ordering::SeqCst)
+                {
+                    std::thread::park();
+                }
+                t.parked.store(false, Ordering::SeqCst);
+                idle = 0;
             }
         })
         .expect("cannot spawn the epoch ticker thread");
+    let _ = ticker.thread.set(handle.thread().clone());
 }

@@ -60,7 +60,7 @@ pub struct LoadedPlugin {
     /// The compiled component, reused by a reload that changes only settings.
     pub(super) component: Component,
     /// Keeps the epoch ticker running while the plugin lives.
-    _engine: PluginEngine,
+    engine: PluginEngine,
     /// The wasmtime engine the component was compiled for (the metered one
     /// when the plugin has a fuel budget).
     wasm_engine: wasmtime::Engine,
@@ -97,7 +97,7 @@ impl LoadedPlugin {
             facts: Arc::new(facts),
             pre,
             component: component.clone(),
-            _engine: engine.clone(),
+            engine: engine.clone(),
             wasm_engine: runtime.engine().clone(),
             warm: Mutex::new(Vec::new()),
             canary,
@@ -122,6 +122,8 @@ impl LoadedPlugin {
     }
 
     async fn instantiate(&self) -> Result<Warm, wasmtime::Error> {
+        // Start functions run guest code: the epoch must advance.
+        let _running = self.engine.running();
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.settings.max_memory)
             .instances(64)
@@ -186,6 +188,7 @@ impl LoadedPlugin {
         f: impl AsyncFnOnce(&Bindings, &mut Store<HostState>) -> wasmtime::Result<T>,
     ) -> Result<T, PluginFailure> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let _running = self.engine.running();
         let mut warm = self.take().await?;
         let data = warm.store.data_mut();
         data.client_ip.clear();
