@@ -300,3 +300,50 @@ async fn objects_over_max_object_bytes_stream_through() {
     assert_eq!((stats.images, stats.partial), (2, 1), "{stats:?}");
     origin.shutdown().await;
 }
+
+/// The first request for a too-large object is a fill of the whole object
+/// (its size is unknown until the origin answers): a client's range is cut
+/// out of the stream, and an unsatisfiable one gets 416.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_range_on_a_too_large_object_gets_its_bytes() {
+    let path = "/images/9.jpg";
+    let full = truth(path).await;
+    let len = full.len();
+    for (spec, start, end_incl) in [
+        ("bytes=100-199", 100, 199),
+        ("bytes=20000-", 20000, len - 1),
+        ("bytes=-50", len - 50, len - 1),
+        ("bytes=0-0", 0, 0),
+    ] {
+        let origin = shop().await;
+        let edge = TestEdge::new()
+            .origin(origin.url())
+            .config_toml("[cache]\nmax_object_bytes = 20000")
+            .start()
+            .await;
+        let r = range(&edge, path, spec).await;
+        assert_single(&r, &full, start, end_incl);
+        assert!(
+            cache_status(&r).contains("too-large"),
+            "{}",
+            cache_status(&r)
+        );
+        // The fill asked the origin for the whole object.
+        assert_eq!(origin.stats().partial, 0, "{spec}");
+        origin.shutdown().await;
+    }
+    let origin = shop().await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .config_toml("[cache]\nmax_object_bytes = 20000")
+        .start()
+        .await;
+    let r = range(&edge, path, &format!("bytes={}-", len + 10)).await;
+    assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        r.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+    assert!(r.body.is_empty());
+    origin.shutdown().await;
+}

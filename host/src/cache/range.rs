@@ -217,24 +217,14 @@ pub fn partial_response(
         .filter(|r| r.start < r.end)
         .collect();
     let mut headers = status_headers.clone();
-    for name in [CONTENT_LENGTH, CONTENT_RANGE, TRANSFER_ENCODING] {
-        headers.remove(name);
-    }
-    for name in ["content-digest", "digest", "content-md5"] {
-        headers.remove(name);
-    }
+    strip_whole_length(&mut headers);
     match ranges.as_slice() {
         [] => {
             headers.insert(CONTENT_LENGTH, HeaderValue::from(total));
             (StatusCode::OK, headers, vec![body.clone()])
         }
         [r] => {
-            let content_range = format!("bytes {}-{}/{total}", r.start, r.end - 1);
-            headers.insert(
-                CONTENT_RANGE,
-                HeaderValue::from_str(&content_range).expect("ascii"),
-            );
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(r.len()));
+            single_range_fields(&mut headers, r.start as u64..r.end as u64, total);
             (
                 StatusCode::PARTIAL_CONTENT,
                 headers,
@@ -287,6 +277,37 @@ pub fn partial_response(
             (StatusCode::PARTIAL_CONTENT, headers, chunks)
         }
     }
+}
+
+/// Drops the fields that describe the whole representation's length or
+/// digest, before a part of it is sent.
+fn strip_whole_length(headers: &mut HeaderMap) {
+    for name in [CONTENT_LENGTH, CONTENT_RANGE, TRANSFER_ENCODING] {
+        headers.remove(name);
+    }
+    for name in ["content-digest", "digest", "content-md5"] {
+        headers.remove(name);
+    }
+}
+
+/// `Content-Range` and `Content-Length` of a single part `r` (non-empty,
+/// half-open) of `total` bytes.
+fn single_range_fields(headers: &mut HeaderMap, r: Range<u64>, total: u64) {
+    let content_range = format!("bytes {}-{}/{total}", r.start, r.end - 1);
+    headers.insert(
+        CONTENT_RANGE,
+        HeaderValue::from_str(&content_range).expect("ascii"),
+    );
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(r.end - r.start));
+}
+
+/// Turns the head of a full (200) response of `total` bytes into the head of
+/// a 206 carrying part `r` (non-empty, within `total`); the body must be
+/// sliced to match (e.g. with [`crate::body::slice`]).
+pub fn single_range_head(head: &mut http::response::Parts, r: Range<u64>, total: u64) {
+    strip_whole_length(&mut head.headers);
+    single_range_fields(&mut head.headers, r, total);
+    head.status = StatusCode::PARTIAL_CONTENT;
 }
 
 fn canonical(name: &http::HeaderName) -> &'static str {

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderName, HeaderValue, Method, Response, header};
+use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
 use super::{Answer, CachePhase, copy_head, strip_surrogate};
 use crate::body::{Body, empty};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability, Vary};
+use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::Fwd;
 use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join};
 use crate::error::EdgeError;
@@ -148,7 +149,10 @@ impl CachePhase {
         })
     }
 
-    /// An origin response that is not stored, as the client gets it.
+    /// An origin response that is not stored, as the client gets it. The
+    /// fill asked for the whole object, so a client's single byte range is
+    /// cut out of the stream here (206, or 416 if unsatisfiable); several
+    /// ranges get the whole 200, as RFC 9110 allows.
     pub(super) fn for_client(
         &self,
         resp: Response<Body>,
@@ -157,11 +161,39 @@ impl CachePhase {
         let (mut head, body) = resp.into_parts();
         strip_surrogate(&mut head.headers);
         forwarding::add_via(&mut head.headers, http::Version::HTTP_11, self.node());
-        let body = if parts.method == Method::HEAD {
+        let mut body = if parts.method == Method::HEAD {
             empty()
         } else {
             body
         };
+        let total = head
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if parts.method == Method::GET
+            && head.status == StatusCode::OK
+            && parts.headers.contains_key(header::RANGE)
+            && let Some(total) = total
+        {
+            match range::parse_range(&parts.headers, &head.headers, total) {
+                RangeRequest::Satisfiable(ranges) if ranges.len() == 1 => {
+                    let r = ranges[0].clone();
+                    range::single_range_head(&mut head, r.clone(), total);
+                    body = crate::body::slice(body, r);
+                }
+                RangeRequest::Unsatisfiable => {
+                    let (status, headers) = range::unsatisfiable(total);
+                    head.status = status;
+                    for (name, value) in &headers {
+                        head.headers.insert(name.clone(), value.clone());
+                    }
+                    head.headers.remove(header::TRANSFER_ENCODING);
+                    body = empty();
+                }
+                _ => {}
+            }
+        }
         Response::from_parts(head, body)
     }
 
