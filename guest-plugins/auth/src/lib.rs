@@ -309,7 +309,7 @@ fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
         .entries
         .borrow()
         .iter()
-        .find(|(t, _)| t == token)
+        .find(|(t, _)| same_token(t, token))
         .map(|(_, claims)| claims.clone());
     let claims = match cached {
         Some(claims) => claims,
@@ -333,6 +333,23 @@ fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
     };
     check_claims(&claims, &checks)?;
     Ok(claims)
+}
+
+/// Whether a remembered token is `token`. The signed part (header and
+/// claims) is compared as text; the signature, the secret part of the
+/// credential, in constant time, so response timing cannot reveal how much
+/// of a guessed signature matches a remembered one.
+fn same_token(known: &str, token: &str) -> bool {
+    let (known_signed, known_sig) = known.rsplit_once('.').unwrap_or((known, ""));
+    let (signed, sig) = token.rsplit_once('.').unwrap_or((token, ""));
+    if known_signed != signed || known_sig.len() != sig.len() {
+        return false;
+    }
+    known_sig
+        .bytes()
+        .zip(sig.bytes())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+        == 0
 }
 
 /// The `Cookie` header edit that drops cookie `name` and keeps the others.
@@ -610,6 +627,22 @@ mod tests {
         testing::set_config("secret", "other-secret");
         testing::remove_config("audience");
         assert!(refused(&run(&bearer(&token))).contains("bad signature"));
+    }
+
+    #[test]
+    fn a_remembered_token_with_another_signature_is_refused() {
+        setup(&[]);
+        let token = sign(r#"{"sub":"u1"}"#, SECRET);
+        assert!(
+            forwarded(&run(&bearer(&token)), &bearer(&token)).header("x-user-id") == Some("u1")
+        );
+        let (signed, sig) = token.rsplit_once('.').expect("three parts");
+        let last = if sig.ends_with('A') { 'B' } else { 'A' };
+        let forged = format!("{signed}.{}{last}", &sig[..sig.len() - 1]);
+        assert!(refused(&run(&bearer(&forged))).contains("bad signature"));
+        assert!(super::same_token(&token, &token));
+        assert!(!super::same_token(&token, &forged));
+        assert!(!super::same_token(&token, signed));
     }
 
     #[test]
