@@ -87,6 +87,16 @@ pub fn brink_bin() -> PathBuf {
     bin
 }
 
+/// The value of the first Prometheus sample line starting with `prefix`
+/// (metric name and labels), if there is one.
+pub fn metric_sample(metrics: &str, prefix: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
 /// The `SocketAddr` of an `http://ADDR` or `https://ADDR` URL.
 pub fn url_addr(url: &str) -> SocketAddr {
     let rest = url

@@ -1,16 +1,8 @@
 //! The admin listener: /healthz, /metrics, /status, and 404 for the rest.
 
+use brink_tests::metric_sample as sample;
 use brink_tests::{BrinkProcess, EchoOrigin, TestEdge, get, h1_client};
 use http::StatusCode;
-
-/// The value of the first sample line starting with `prefix`.
-fn sample(metrics: &str, prefix: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_metrics_status_and_404() {

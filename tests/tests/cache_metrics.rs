@@ -10,12 +10,7 @@ use http::StatusCode;
 
 /// The value of the sample whose line starts with `prefix` (0 if absent).
 fn sample(metrics: &str, prefix: &str) -> f64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
+    brink_tests::metric_sample(metrics, prefix).unwrap_or(0.0)
 }
 
 fn lookups(metrics: &str, route: &str, result: &str) -> f64 {

@@ -36,6 +36,15 @@ async fn edge_for(origin: &OriginHandle) -> EdgeHandle {
     TestEdge::new().origin(origin.url()).start().await
 }
 
+/// An edge that stores objects up to 20 000 bytes (the shop's images are larger).
+async fn too_large_edge(origin: &OriginHandle) -> EdgeHandle {
+    TestEdge::new()
+        .origin(origin.url())
+        .config_toml("[cache]\nmax_object_bytes = 20000")
+        .start()
+        .await
+}
+
 async fn range(edge: &EdgeHandle, path: &str, spec: &str) -> Reply {
     get_with(
         &h1_client(),
@@ -281,11 +290,7 @@ async fn objects_over_max_object_bytes_stream_through() {
     let full = truth(path).await;
     assert!(full.len() > 20_000);
     let origin = shop().await;
-    let edge = TestEdge::new()
-        .origin(origin.url())
-        .config_toml("[cache]\nmax_object_bytes = 20000")
-        .start()
-        .await;
+    let edge = too_large_edge(&origin).await;
     let r = get(&h1_client(), &format!("{}{path}", edge.url())).await;
     assert!(r.body == full, "the whole image streamed");
     assert!(
@@ -316,11 +321,7 @@ async fn a_first_range_on_a_too_large_object_gets_its_bytes() {
         ("bytes=0-0", 0, 0),
     ] {
         let origin = shop().await;
-        let edge = TestEdge::new()
-            .origin(origin.url())
-            .config_toml("[cache]\nmax_object_bytes = 20000")
-            .start()
-            .await;
+        let edge = too_large_edge(&origin).await;
         let r = range(&edge, path, spec).await;
         assert_single(&r, &full, start, end_incl);
         assert!(
@@ -333,11 +334,7 @@ async fn a_first_range_on_a_too_large_object_gets_its_bytes() {
         origin.shutdown().await;
     }
     let origin = shop().await;
-    let edge = TestEdge::new()
-        .origin(origin.url())
-        .config_toml("[cache]\nmax_object_bytes = 20000")
-        .start()
-        .await;
+    let edge = too_large_edge(&origin).await;
     let r = range(&edge, path, &format!("bytes={}-", len + 10)).await;
     assert_eq!(r.status, StatusCode::RANGE_NOT_SATISFIABLE);
     assert_eq!(
