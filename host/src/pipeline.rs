@@ -35,9 +35,10 @@ pub struct ConnInfo {
 pub(crate) struct RequestCtx {
     start: Instant,
     method: http::Method,
-    path: String,
-    /// Backend that answered, or `-`.
-    pub(crate) origin: String,
+    /// Path and query (a cheap clone of the request's; text only for logs).
+    path: Option<http::uri::PathAndQuery>,
+    /// Backend that answered, if one did.
+    pub(crate) origin: Option<String>,
     /// Cache outcome for the access log.
     pub(crate) cache: &'static str,
     /// Host asked for, lower case, without port.
@@ -45,13 +46,21 @@ pub(crate) struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// The path and query, for logs.
+    fn path_text(&self) -> &str {
+        self.path.as_ref().map_or("/", |p| p.as_str())
+    }
+
     /// A context for work no client waits for (background revalidation).
-    pub(crate) fn background(method: http::Method, path: String) -> RequestCtx {
+    pub(crate) fn background(
+        method: http::Method,
+        path: Option<http::uri::PathAndQuery>,
+    ) -> RequestCtx {
         RequestCtx {
             start: Instant::now(),
             method,
             path,
-            origin: "-".into(),
+            origin: None,
             cache: "-",
             host: String::new(),
         }
@@ -64,12 +73,8 @@ pub async fn handle(req: Request<Incoming>, conn: ConnInfo, shared: Arc<Shared>)
     let mut ctx = RequestCtx {
         start: Instant::now(),
         method: req.method().clone(),
-        path: req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into()),
-        origin: "-".into(),
+        path: req.uri().path_and_query().cloned(),
+        origin: None,
         cache: "BYPASS",
         host: String::new(),
     };
@@ -81,13 +86,13 @@ pub async fn handle(req: Request<Incoming>, conn: ConnInfo, shared: Arc<Shared>)
                     source = e.source_label(),
                     "{} {}: {e}",
                     ctx.method,
-                    ctx.path
+                    ctx.path_text()
                 ),
                 _ => tracing::debug!(
                     source = e.source_label(),
                     "{} {}: {e}",
                     ctx.method,
-                    ctx.path
+                    ctx.path_text()
                 ),
             }
             e.to_response()
@@ -376,12 +381,12 @@ pub(crate) async fn forward(
     metrics.record_origin(pool.name(), outcome);
     match result {
         Ok(f) => {
-            ctx.origin = f.backend.uri.to_string();
+            ctx.origin = Some(f.backend.uri.to_string());
             Ok(f.response)
         }
         Err(e) => {
             if let EdgeError::Origin { backend, .. } = &e {
-                ctx.origin = backend.clone();
+                ctx.origin = Some(backend.clone());
             }
             Err(e)
         }
@@ -410,12 +415,12 @@ fn finish(
         .metrics
         .record_request(resp.status(), ctx.start.elapsed());
     let record = generation.config.log.access_log.then(|| AccessRecord {
+        path: ctx.path_text().to_string(),
         method: ctx.method,
-        path: ctx.path,
         status: resp.status().as_u16(),
         client: conn.peer.to_string(),
         cache: ctx.cache,
-        origin: ctx.origin,
+        origin: ctx.origin.unwrap_or_else(|| "-".into()),
         start: ctx.start,
     });
     match record {

@@ -209,7 +209,7 @@ impl CachePhase {
         let p = copy_head(parts, Method::GET, parts.headers.clone());
         tokio::spawn(async move {
             let now = SystemTime::now();
-            let mut ctx = RequestCtx::background(Method::GET, p.uri.to_string());
+            let mut ctx = RequestCtx::background(Method::GET, p.uri.path_and_query().cloned());
             let Ok(resp) = phase.fetch(upstream, &mut ctx).await else {
                 return;
             };
