@@ -214,7 +214,7 @@ impl AdminHandler {
             "cache": {
                 "entries": self.shared.cache.entry_count(),
                 "bytes": self.shared.cache.weighted_size(),
-                "capacity_bytes": self.shared.cache.config().capacity_bytes,
+                "capacity_bytes": self.shared.cache.capacity_bytes(),
             },
         })
     }

@@ -118,7 +118,6 @@ pub struct Cache {
     entries: store::Store,
     pass: moka::sync::Cache<Arc<str>, ()>,
     inflight: coalesce::Inflight,
-    config: CacheConfig,
     /// Counters.
     pub counters: CacheCounters,
 }
@@ -147,14 +146,19 @@ impl Cache {
                 .time_to_live(PASS_TTL)
                 .build(),
             inflight: coalesce::Inflight::default(),
-            config: config.clone(),
             counters,
         }
     }
 
-    /// The settings the cache was created with.
-    pub fn config(&self) -> &CacheConfig {
-        &self.config
+    /// The capacity in bytes.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.entries.capacity()
+    }
+
+    /// Applies a new capacity (config reload): a smaller one evicts the
+    /// least requested objects until the rest fit; entries stay otherwise.
+    pub fn resize(&self, capacity_bytes: u64) {
+        self.entries.set_capacity(capacity_bytes);
     }
 
     /// Looks a request up: the `Vary` fields recorded for its URL key (while

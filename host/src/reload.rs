@@ -314,6 +314,10 @@ impl Reloader {
             }
         };
         warn_static_changes(&old.config, &config);
+        if old.config.cache.capacity_bytes != config.cache.capacity_bytes {
+            // The other [cache] settings are read per generation.
+            self.shared.cache.resize(config.cache.capacity_bytes);
+        }
         let (added, removed) = listeners.summary(&rt.listeners);
         let carried = old.pools.all().iter().filter(|p| pools.holds(p)).count();
         let generation = Arc::new(Generation {
@@ -382,11 +386,6 @@ fn warn_static_changes(old: &Config, new: &Config) {
     if admin(old) != admin(new) {
         tracing::warn!(
             "admin.address changes take effect on restart; the admin listener stays where it is"
-        );
-    }
-    if old.cache != new.cache {
-        tracing::warn!(
-            "[cache] changes take effect on restart; the cache and its entries stay as they are"
         );
     }
     if old.log.json != new.log.json {

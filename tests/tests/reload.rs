@@ -517,6 +517,31 @@ async fn cached_entries_survive_a_reload() {
 }
 
 #[tokio::test]
+async fn a_reload_applies_a_new_cache_capacity_and_keeps_what_fits() {
+    let origin = EchoOrigin::start().await;
+    let sized = |bytes: u64| {
+        config(
+            &origin.url(),
+            "v1",
+            "",
+            &format!("[cache]\ncapacity_bytes = {bytes}\n"),
+        )
+    };
+    let p = start(&sized(8 << 20), &["--no-watch"]);
+    let url = format!("{}/cached/page", p.url());
+    assert_eq!(get(&url).await.status, 200);
+    assert_eq!(status(&p).await["cache"]["capacity_bytes"], 8 << 20);
+
+    std::fs::write(dir_of(&p).join("config.toml"), sized(1 << 20)).expect("write config");
+    assert_eq!(admin(&p, Method::POST, "/reload").await.status, 200);
+    let cache = status(&p).await["cache"].clone();
+    assert_eq!(cache["capacity_bytes"], 1 << 20, "{cache}");
+    assert_eq!(cache["entries"], 1, "{cache}");
+    let r = get(&url).await;
+    assert!(cache_status(&r).contains("; hit"), "{}", cache_status(&r));
+}
+
+#[tokio::test]
 async fn listeners_are_added_and_removed_by_a_reload() {
     let origin = EchoOrigin::start().await;
     let one = config(&origin.url(), "v1", "", "");

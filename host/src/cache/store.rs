@@ -109,9 +109,7 @@ struct Inner {
 impl Store {
     /// An empty store of `capacity` bytes.
     pub(super) fn new(capacity: u64, evictions: Arc<AtomicU64>) -> Store {
-        let history_limit = usize::try_from(capacity / 1024)
-            .unwrap_or(usize::MAX)
-            .clamp(HISTORY_MIN, HISTORY_MAX);
+        let history_limit = history_limit(capacity);
         Store {
             inner: Mutex::new(Inner {
                 capacity,
@@ -287,6 +285,24 @@ impl Store {
         selected.len()
     }
 
+    /// Changes the capacity; a smaller one evicts the least requested
+    /// objects until the rest fit.
+    pub(super) fn set_capacity(&self, capacity: u64) {
+        let mut inner = self.lock();
+        inner.capacity = capacity;
+        inner.history_limit = history_limit(capacity);
+        let evicted = inner.evict_until_fits(&self.hasher);
+        if evicted > 0 {
+            self.evictions.fetch_add(evicted, Ordering::Relaxed);
+        }
+        inner.compact_heap();
+    }
+
+    /// The capacity in bytes.
+    pub(super) fn capacity(&self) -> u64 {
+        self.lock().capacity
+    }
+
     /// Objects stored.
     pub(super) fn len(&self) -> u64 {
         self.lock().residents.len() as u64
@@ -296,6 +312,14 @@ impl Store {
     pub(super) fn used(&self) -> u64 {
         self.lock().used
     }
+}
+
+/// How many keys not stored have their counts kept: one per KiB of capacity,
+/// within [`HISTORY_MIN`, `HISTORY_MAX`].
+fn history_limit(capacity: u64) -> usize {
+    usize::try_from(capacity / 1024)
+        .unwrap_or(usize::MAX)
+        .clamp(HISTORY_MIN, HISTORY_MAX)
 }
 
 impl Inner {

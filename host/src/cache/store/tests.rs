@@ -341,3 +341,22 @@ fn vary_fields_are_known_while_a_variant_is_stored() {
     let gone = s.lookup(&primary, full, true);
     assert!(gone.vary.is_none() && gone.entry.is_none());
 }
+
+#[test]
+fn a_smaller_capacity_evicts_the_least_requested() {
+    let (s, evictions) = store(4);
+    for (k, n) in [("a", 4), ("b", 1), ("c", 3), ("d", 2)] {
+        for _ in 0..n {
+            request(&s, k);
+        }
+    }
+    s.set_capacity(2 * W);
+    assert_eq!(s.capacity(), 2 * W);
+    assert_eq!(s.used(), 2 * W);
+    assert!(s.peek("a").is_some() && s.peek("c").is_some());
+    assert_eq!(evictions.load(Ordering::Relaxed), 2);
+    // Growing again evicts nothing and lets newcomers in.
+    s.set_capacity(4 * W);
+    assert!(!request(&s, "e"));
+    assert!(s.peek("e").is_some());
+}
