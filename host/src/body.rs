@@ -9,6 +9,16 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// A streamed HTTP body.
 pub type Body = BoxBody<Bytes, BoxError>;
 
+/// The body length a head declares in `Content-Length`, if it is a number.
+pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 /// A body of these bytes.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into()).map_err(|e| match e {}).boxed()

@@ -1,9 +1,9 @@
 //! The HTTP cache: an RFC 9111 shared cache held in memory (weighted by bytes,
-//! frequency-based eviction and admission, see [`store`]), with `Vary` variants, request coalescing, purge by URL, prefix and
-//! surrogate key, and the per-route rules of the config. The rules of RFC 9111
-//! live in [`policy`] and its siblings as pure functions; this module holds
-//! the state. The cache belongs to the node, not to a config generation, so it
-//! survives reloads.
+//! frequency-based eviction and admission, see [`store`]), with `Vary`
+//! variants, request coalescing, purge by URL, prefix and surrogate key, and
+//! the per-route rules of the config. The rules of RFC 9111 live in [`policy`]
+//! and its siblings as pure functions; this module holds the state. The cache
+//! belongs to the node, not to a config generation, so it survives reloads.
 
 pub mod conditional;
 pub mod directives;

@@ -243,12 +243,7 @@ fn check_limits(req: &Request<Incoming>, generation: &Generation) -> Result<(), 
             "request header fields too large",
         ));
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limits.max_body_bytes) {
+    if crate::body::content_length(req.headers()).is_some_and(|n| n > limits.max_body_bytes) {
         return Err(EdgeError::client(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large",

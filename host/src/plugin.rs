@@ -299,13 +299,7 @@ fn is_small_text(parts: &http::response::Parts, limit: usize) -> Option<usize> {
         || ct.starts_with("application/json")
         || ct.starts_with("application/javascript")
         || ct.contains("xml");
-    let len: usize = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()?;
+    let len = usize::try_from(crate::body::content_length(&parts.headers)?).ok()?;
     (text && len <= limit).then_some(len)
 }
 

@@ -238,15 +238,20 @@ fn misbehaving(name: &str, wasm: &str, extra: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn endless_loop_is_stopped_at_its_deadline_and_the_node_keeps_serving() {
-    let origin = EchoOrigin::start().await;
+/// A node whose `/echo` route runs the endless-loop fixture (20 ms deadline, fail_closed).
+async fn looping_node(origin: &EchoOrigin) -> Node {
     let plugins = misbehaving(
         "loop",
         "fx_loop",
         "timeout = \"20ms\"\non_error = \"fail_closed\"",
     );
-    let node = node(&[&origin], &plugins, &["loop"]).await;
+    node(&[origin], &plugins, &["loop"]).await
+}
+
+#[tokio::test]
+async fn endless_loop_is_stopped_at_its_deadline_and_the_node_keeps_serving() {
+    let origin = EchoOrigin::start().await;
+    let node = looping_node(&origin).await;
     let base = edge_url(&node);
     let looping = tokio::spawn({
         let base = base.clone();
@@ -278,12 +283,7 @@ async fn endless_loop_is_stopped_at_its_deadline_and_the_node_keeps_serving() {
 #[tokio::test]
 async fn endless_loop_after_an_idle_spell_is_still_stopped() {
     let origin = EchoOrigin::start().await;
-    let plugins = misbehaving(
-        "loop",
-        "fx_loop",
-        "timeout = \"20ms\"\non_error = \"fail_closed\"",
-    );
-    let node = node(&[&origin], &plugins, &["loop"]).await;
+    let node = looping_node(&origin).await;
     let base = edge_url(&node);
     for _ in 0..2 {
         tokio::time::sleep(Duration::from_millis(1500)).await;

@@ -9,7 +9,7 @@ use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
 use super::{Answer, CachePhase, copy_head, strip_surrogate};
-use crate::body::{Body, empty};
+use crate::body::{Body, content_length, empty};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability, Vary};
 use crate::cache::range::{self, RangeRequest};
@@ -166,11 +166,7 @@ impl CachePhase {
         } else {
             body
         };
-        let total = head
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let total = content_length(&head.headers);
         if parts.method == Method::GET
             && head.status == StatusCode::OK
             && parts.headers.contains_key(header::RANGE)
@@ -230,12 +226,7 @@ impl CachePhase {
             Vary::Star => return not_stored(head, body, "vary-star"),
         };
         let max = self.generation.config.cache.max_object_bytes;
-        let declared = head
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > max) {
+        if content_length(&head.headers).is_some_and(|n| n > max) {
             return not_stored(head, body, "too-large");
         }
         let bytes = match collect_up_to(body, max).await {
