@@ -177,48 +177,67 @@ impl PluginEngine {
 
 impl Runtime {
     fn new(metered: bool) -> Result<Runtime, wasmtime::Error> {
-        let mut config = Config::new();
-        config.wasm_component_model(true);
-        config.concurrency_support(false);
-        config.epoch_interruption(true);
-        config.consume_fuel(metered);
-        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        // For profiling: `/tmp/perf-<pid>.map` names the compiled guest code for `perf`.
-        if std::env::var_os("BRINK_WASM_PERFMAP").is_some_and(|v| v == "1") {
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
-        if !metered {
-            // Instances, memories and async stacks come from pre-reserved
-            // pools, so a fresh instance (per-request plugins, a replaced warm
-            // one) costs no mmap/munmap. Memory per plugin is still capped
-            // per store.
-            let mut pool = wasmtime::PoolingAllocationConfig::default();
-            pool.total_component_instances(POOL_INSTANCES)
-                .total_core_instances(POOL_INSTANCES * 8)
-                .total_memories(POOL_INSTANCES * 2)
-                .total_tables(POOL_INSTANCES * 4)
-                .total_stacks(POOL_INSTANCES)
-                .max_core_instances_per_component(32)
-                .max_memories_per_component(4)
-                .max_tables_per_component(8)
-                .max_memory_size(MAX_PLUGIN_MEMORY)
-                // A slot given back is reset by rewriting only the pages the
-                // instance touched (found with PAGEMAP_SCAN where the kernel
-                // has it) instead of `madvise`, so the next instance in that
-                // slot takes no page faults for them.
-                .pagemap_scan(wasmtime::Enabled::Auto)
-                .linear_memory_keep_resident(KEEP_RESIDENT)
-                .table_keep_resident(64 << 10);
-            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-        }
-        config.async_stack_size(1 << 20);
-        config.max_wasm_stack(512 << 10);
-        let engine = Engine::new(&config)?;
+        // Only the plain engine pools. Its reservation (address space for
+        // every slot, terabytes of it) is refused where the address space is
+        // limited (`ulimit -v`, `vm.overcommit_memory = 2`, valgrind); the
+        // node then allocates on demand rather than not start.
+        let engine = match Engine::new(&engine_config(metered, !metered)) {
+            Ok(engine) => engine,
+            Err(e) if !metered => {
+                tracing::warn!(
+                    "plugin instance pool not available ({e:#}); plugin instances are allocated on demand"
+                );
+                Engine::new(&engine_config(false, false))?
+            }
+            Err(e) => return Err(e),
+        };
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         Ok(Runtime { engine, linker })
     }
+}
+
+/// The wasmtime settings of an engine, with or without fuel metering and
+/// the pooling instance allocator.
+fn engine_config(metered: bool, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.concurrency_support(false);
+    config.epoch_interruption(true);
+    config.consume_fuel(metered);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    // For profiling: `/tmp/perf-<pid>.map` names the compiled guest code for `perf`.
+    if std::env::var_os("BRINK_WASM_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    if pooling {
+        // Instances, memories and async stacks come from pre-reserved
+        // pools, so a fresh instance (per-request plugins, a replaced warm
+        // one) costs no mmap/munmap. Memory per plugin is still capped
+        // per store.
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 8)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 4)
+            .total_stacks(POOL_INSTANCES)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(8)
+            .max_memory_size(MAX_PLUGIN_MEMORY)
+            // A slot given back is reset by rewriting only the pages the
+            // instance touched (found with PAGEMAP_SCAN where the kernel
+            // has it) instead of `madvise`, so the next instance in that
+            // slot takes no page faults for them.
+            .pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(64 << 10);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    config.async_stack_size(1 << 20);
+    config.max_wasm_stack(512 << 10);
+    config
 }
 
 fn spawn_ticker(plain: Engine, metered: Arc<OnceLock<Runtime>>, ticker: Arc<Ticker>) {
