@@ -13,6 +13,7 @@ pub mod status;
 
 mod coalesce;
 mod key;
+mod served;
 mod store;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 pub use coalesce::{FillOutcome, Join, LeaderGuard, wait as coalesce_wait};
 pub use key::{CacheKey, normalize_query};
 use policy::Freshness;
+pub use served::Served;
 pub use store::{Admit, Lookup};
 
 use crate::config::CacheConfig;
@@ -52,6 +54,8 @@ pub struct Entry {
     pub purged: bool,
     /// The full key it is stored under.
     pub full_key: Arc<str>,
+    /// The header block of a plain hit, made on the first one.
+    pub served: Served,
 }
 
 impl Entry {
@@ -91,6 +95,7 @@ impl Entry {
             vary: self.vary.clone(),
             purged: true,
             full_key: self.full_key.clone(),
+            served: Served::default(),
         }
     }
 }

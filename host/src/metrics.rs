@@ -1,6 +1,6 @@
 //! Prometheus metrics of one node, encoded in the text format on `/metrics`.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -36,11 +36,82 @@ pub struct CacheLabels {
     pub result: &'static str,
 }
 
+/// What a cache lookup came to, as counted in `brink_cache_lookups`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheResult {
+    /// Served fresh from the cache.
+    Hit,
+    /// Went to the origin.
+    Miss,
+    /// Served stale (stale-while-revalidate, stale-if-error, `max-stale`).
+    Stale,
+    /// A stored response was revalidated with the origin.
+    Revalidate,
+    /// Waited for another request's fill.
+    Coalesced,
+}
+
+impl CacheResult {
+    const ALL: [CacheResult; 5] = [
+        CacheResult::Hit,
+        CacheResult::Miss,
+        CacheResult::Stale,
+        CacheResult::Revalidate,
+        CacheResult::Coalesced,
+    ];
+
+    /// The `result` label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+            CacheResult::Stale => "stale",
+            CacheResult::Revalidate => "revalidate",
+            CacheResult::Coalesced => "coalesced",
+        }
+    }
+}
+
+/// One route's cache counters. Each is taken from the family on its first
+/// use and kept, so counting a lookup neither hashes labels nor allocates. A
+/// config generation holds one per route; a new generation finds the same
+/// counters in the family again.
+#[derive(Debug)]
+pub struct RouteCacheCounters {
+    route: String,
+    cells: [OnceLock<Counter>; CacheResult::ALL.len()],
+}
+
+impl RouteCacheCounters {
+    /// The counters of the route with this path prefix.
+    pub fn new(route: &str) -> Self {
+        RouteCacheCounters {
+            route: route.to_string(),
+            cells: Default::default(),
+        }
+    }
+}
+
+/// Status classes in the order of [`class_index`].
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn class_index(status: http::StatusCode) -> usize {
+    match status.as_u16() {
+        100..=199 => 0,
+        200..=299 => 1,
+        300..=399 => 2,
+        400..=499 => 3,
+        _ => 4,
+    }
+}
+
 /// Every metric of a node.
 pub struct Metrics {
     registry: Mutex<Registry>,
     /// Requests answered, by status class.
     pub requests: Family<ClassLabels, Counter>,
+    /// The counters of `requests`, taken from the family on first use.
+    request_cells: [OnceLock<Counter>; CLASSES.len()],
     /// Time from request head to response head.
     pub latency: Histogram,
     /// Requests sent to origins.
@@ -138,6 +209,7 @@ impl Metrics {
         Metrics {
             registry: Mutex::new(registry),
             requests,
+            request_cells: Default::default(),
             latency,
             origin_requests,
             open_connections,
@@ -156,21 +228,30 @@ impl Metrics {
         let _ = self.watched.set(cache);
     }
 
-    /// Records one cache lookup.
-    pub fn record_cache(&self, route: &str, result: &'static str) {
-        self.cache
-            .get_or_create(&CacheLabels {
-                route: route.to_string(),
-                result,
+    /// Records one cache lookup of a route.
+    pub fn record_cache(&self, route: &RouteCacheCounters, result: CacheResult) {
+        route.cells[result as usize]
+            .get_or_init(|| {
+                self.cache
+                    .get_or_create(&CacheLabels {
+                        route: route.route.clone(),
+                        result: result.as_str(),
+                    })
+                    .clone()
             })
             .inc();
     }
 
     /// Records one answered request.
     pub fn record_request(&self, status: http::StatusCode, elapsed: Duration) {
-        self.requests
-            .get_or_create(&ClassLabels {
-                class: status_class(status),
+        let class = class_index(status);
+        self.request_cells[class]
+            .get_or_init(|| {
+                self.requests
+                    .get_or_create(&ClassLabels {
+                        class: CLASSES[class],
+                    })
+                    .clone()
             })
             .inc();
         self.latency.observe(elapsed.as_secs_f64());
@@ -226,11 +307,5 @@ pub fn write_family(
 
 /// `2xx`, `4xx`, ...
 pub fn status_class(status: http::StatusCode) -> &'static str {
-    match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
+    CLASSES[class_index(status)]
 }

@@ -160,12 +160,7 @@ impl Node {
         let limits = config.limits.clone();
         let listener_configs = config.listeners.clone();
         let shared = Arc::new(Shared {
-            current: ArcSwap::from_pointee(Generation {
-                id: 1,
-                config: Arc::new(config),
-                pools,
-                plugins,
-            }),
+            current: ArcSwap::from_pointee(Generation::new(1, Arc::new(config), pools, plugins)),
             metrics: metrics.clone(),
             started: Instant::now(),
             engine,

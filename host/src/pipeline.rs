@@ -42,7 +42,7 @@ pub(crate) struct RequestCtx {
     /// Cache outcome for the access log.
     pub(crate) cache: &'static str,
     /// Host asked for, lower case, without port.
-    pub(crate) host: String,
+    pub(crate) host: Arc<str>,
 }
 
 impl RequestCtx {
@@ -62,7 +62,7 @@ impl RequestCtx {
             path,
             origin: None,
             cache: "-",
-            host: String::new(),
+            host: Arc::from(""),
         }
     }
 }
@@ -76,7 +76,7 @@ pub async fn handle(req: Request<Incoming>, conn: ConnInfo, shared: Arc<Shared>)
         path: req.uri().path_and_query().cloned(),
         origin: None,
         cache: "BYPASS",
-        host: String::new(),
+        host: Arc::from(""),
     };
     let resp = match run(req, conn, &generation, &shared, &mut ctx).await {
         Ok(resp) => resp,
@@ -110,7 +110,7 @@ async fn run(
 ) -> Result<Response<Body>, EdgeError> {
     check_limits(&req, generation)?;
     check_loop(&req, &generation.config.node.name)?;
-    let host = request_host(&req).unwrap_or_default();
+    let host = request_host(&req);
     ctx.host = host.clone();
     let (route_index, route) = select_route(&req, &host, generation)?;
     // Canary versions are picked once: both phases run the same versions.
@@ -149,7 +149,7 @@ async fn run(
     let directives = match flow {
         Flow::Respond(mut resp) => {
             ctx.cache = "PLUGIN";
-            cached::mark_bypass(&mut resp, &generation.config.node.name);
+            cached::mark_bypass(&mut resp, &generation.node);
             return Ok(resp);
         }
         Flow::Continue(d) => d,
@@ -222,7 +222,7 @@ async fn pass(
         cached::invalidate_after_unsafe(&shared.cache, &url, &host, conn, resp.headers()).await;
     }
     let mut resp = from_upstream(resp, generation);
-    cached::mark_bypass(&mut resp, &generation.config.node.name);
+    cached::mark_bypass(&mut resp, &generation.node);
     Ok(resp)
 }
 
@@ -271,29 +271,31 @@ fn check_loop(req: &Request<Incoming>, node: &str) -> Result<(), EdgeError> {
     Ok(())
 }
 
-/// The host the client asked for, without port, lower case.
-fn request_host<B>(req: &Request<B>) -> Option<String> {
-    let raw = req
-        .uri()
-        .authority()
-        .map(|a| a.host().to_string())
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(|h| {
-                    h.rsplit_once(':')
-                        .map_or(h, |(host, port)| {
-                            if port.chars().all(|c| c.is_ascii_digit()) {
-                                host
-                            } else {
-                                h
-                            }
-                        })
-                        .to_string()
-                })
-        })?;
-    Some(raw.to_ascii_lowercase())
+/// The host the client asked for, without port, lower case ("" when the
+/// request names none).
+fn request_host<B>(req: &Request<B>) -> Arc<str> {
+    let raw = match req.uri().authority() {
+        Some(a) => a.host(),
+        None => match req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+        {
+            Some(h) => h.rsplit_once(':').map_or(h, |(host, port)| {
+                if port.bytes().all(|c| c.is_ascii_digit()) {
+                    host
+                } else {
+                    h
+                }
+            }),
+            None => "",
+        },
+    };
+    if raw.bytes().any(|b| b.is_ascii_uppercase()) {
+        Arc::from(raw.to_ascii_lowercase())
+    } else {
+        Arc::from(raw)
+    }
 }
 
 /// Runs after the limits: picks the route (404 when none matches).

@@ -320,12 +320,12 @@ impl Reloader {
         }
         let (added, removed) = listeners.summary(&rt.listeners);
         let carried = old.pools.all().iter().filter(|p| pools.holds(p)).count();
-        let generation = Arc::new(Generation {
-            id: old.id + 1,
-            config: Arc::new(config),
+        let generation = Arc::new(Generation::new(
+            old.id + 1,
+            Arc::new(config),
             pools,
             plugins,
-        });
+        ));
         tracing::debug!(
             generation = generation.id,
             listeners_added = added,

@@ -71,10 +71,17 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
 /// The hyper connection builder for these limits.
 fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
+    // Half-closed clients are served: a request is answered (and a fill it
+    // started is finished and stored) even if the client stops sending or
+    // goes away meanwhile; a client gone is noticed when its response is
+    // written. Without it, hyper probes the socket for EOF after each
+    // request head, which makes it reallocate its read buffer per request
+    // while the request still holds the old one.
     b.http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
+        .half_close(true)
         .keep_alive(true);
     b.http2()
         .timer(TokioTimer::new())
@@ -156,7 +163,7 @@ async fn serve_io<H: Handler, I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let io = IdleIo::new(io);
-    let activity = io.activity();
+    let mut activity = io.activity();
     let handler = ctx.handler.clone();
     let service = service_fn(move |req| {
         let fut = handler.call(req, peer, scheme);
@@ -174,6 +181,9 @@ async fn serve_io<H: Handler, I>(
     let mut draining = false;
     loop {
         tokio::select! {
+            // The connection first: it is what wakes this task on nearly
+            // every poll.
+            biased;
             r = conn.as_mut() => {
                 if let Err(e) = r {
                     tracing::debug!(%peer, "connection ended with error: {e}");

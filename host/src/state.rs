@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 
 use crate::cache::Cache;
 use crate::config::{Config, RouteConfig};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RouteCacheCounters};
 use crate::origin::Pools;
 use crate::plugin::{PluginEngine, PluginSet};
 use crate::reload::ConfigStatus;
@@ -24,6 +24,12 @@ pub struct Generation {
     pub pools: Pools,
     /// Plugins and each route's chain.
     pub plugins: PluginSet,
+    /// Each route's cache counters, by route index.
+    pub route_cache: Box<[RouteCacheCounters]>,
+    /// This node's name, shared by every `Cache-Status` member it writes.
+    pub node: Arc<str>,
+    /// This node's `Via` member for HTTP/1.1 (`1.1 <node>`), made once.
+    pub via: Option<http::HeaderValue>,
 }
 
 impl Drop for Generation {
@@ -33,6 +39,25 @@ impl Drop for Generation {
 }
 
 impl Generation {
+    /// A generation of this config, with what it derives per route made once.
+    pub fn new(id: u64, config: Arc<Config>, pools: Pools, plugins: PluginSet) -> Self {
+        let route_cache = config
+            .routes
+            .iter()
+            .map(|r| RouteCacheCounters::new(&r.path_prefix))
+            .collect();
+        let via = http::HeaderValue::from_str(&format!("1.1 {}", config.node.name)).ok();
+        Generation {
+            id,
+            node: Arc::from(config.node.name.as_str()),
+            config,
+            pools,
+            plugins,
+            route_cache,
+            via,
+        }
+    }
+
     /// The first route matching `host` (without port, lower case) and
     /// `path`, with its index.
     pub fn route(&self, host: Option<&str>, path: &str) -> Option<(usize, &RouteConfig)> {

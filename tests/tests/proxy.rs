@@ -359,3 +359,36 @@ async fn slow_origin_is_504() {
     let reply = get(&h1_client(), &format!("{}/slow?ms=1", edge.url())).await;
     assert_eq!(reply.status, StatusCode::OK);
 }
+
+/// A client that shuts down its sending side after a request (`nc -N`,
+/// some HTTP/1.0 tools) still gets the whole response, from the origin and
+/// then from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_closed_client_gets_its_response() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .config_toml("[routes.cache]\nforce_ttl = \"60s\"\n")
+        .start()
+        .await;
+    for expect in ["fwd=uri-miss", "; hit"] {
+        let mut tcp = tokio::net::TcpStream::connect(url_addr(edge.url()))
+            .await
+            .expect("connect");
+        tcp.write_all(b"GET /echo/half-close HTTP/1.1\r\nHost: shop.test\r\n\r\n")
+            .await
+            .expect("request");
+        tcp.shutdown().await.expect("half-close");
+        let mut raw = Vec::new();
+        within(EXCHANGE_TIMEOUT, "the response", tcp.read_to_end(&mut raw))
+            .await
+            .expect("response read");
+        let text = String::from_utf8_lossy(&raw);
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        assert!(
+            text.to_ascii_lowercase().contains(expect),
+            "{expect}: {text}"
+        );
+    }
+}

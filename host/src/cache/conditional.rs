@@ -159,13 +159,9 @@ pub fn client_not_modified(
             None => false,
         };
     }
-    match (
-        date(req_headers, IF_MODIFIED_SINCE),
-        modification_time(stored_headers),
-    ) {
-        (Some(since), Some(modified)) => modified <= since,
-        _ => false,
-    }
+    // The stored date is parsed only when the request has a date to compare.
+    date(req_headers, IF_MODIFIED_SINCE)
+        .is_some_and(|since| modification_time(stored_headers).is_some_and(|m| m <= since))
 }
 
 /// Whether the request's `If-Match` / `If-Unmodified-Since` fail against the

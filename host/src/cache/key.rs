@@ -1,6 +1,7 @@
 //! Cache keys: the URL part (scheme, host, path, query as the route says),
 //! the plugin-set variant, and the request's values of the `Vary` fields.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName};
@@ -30,7 +31,15 @@ impl CacheKey {
         mode: QueryKey,
         variant: Option<&str>,
     ) -> CacheKey {
-        let mut url = format!("{scheme}://{}{path}", host.to_ascii_lowercase());
+        let mut url = String::with_capacity(
+            scheme.len() + 3 + host.len() + path.len() + query.map_or(0, |q| q.len() + 1),
+        );
+        url.push_str(scheme);
+        url.push_str("://");
+        let start = url.len();
+        url.push_str(host);
+        url[start..].make_ascii_lowercase();
+        url.push_str(path);
         if let Some(q) = normalize_query(query, mode) {
             url.push('?');
             url.push_str(&q);
@@ -57,15 +66,15 @@ impl CacheKey {
 }
 
 /// The query as it enters the key.
-pub fn normalize_query(query: Option<&str>, mode: QueryKey) -> Option<String> {
+pub fn normalize_query(query: Option<&str>, mode: QueryKey) -> Option<Cow<'_, str>> {
     let q = query.filter(|q| !q.is_empty())?;
     match mode {
-        QueryKey::Keep => Some(q.to_string()),
+        QueryKey::Keep => Some(Cow::Borrowed(q)),
         QueryKey::Ignore => None,
         QueryKey::Sort => {
             let mut parts: Vec<&str> = q.split('&').filter(|p| !p.is_empty()).collect();
             parts.sort_unstable();
-            Some(parts.join("&"))
+            Some(Cow::Owned(parts.join("&")))
         }
     }
 }

@@ -396,7 +396,12 @@ pub fn request_directives(req_headers: &HeaderMap) -> CacheControl {
 /// Whether a stored response of age `age` may answer a request (RFC 9111 §4,
 /// §4.2.4, §5.2.1; RFC 5861 §3).
 pub fn decide(req_headers: &HeaderMap, f: &Freshness, age: Duration) -> RequestDecision {
-    let req = request_directives(req_headers);
+    decide_with(&request_directives(req_headers), f, age)
+}
+
+/// [`decide`] with the request's directives already read (see
+/// [`request_directives`]).
+pub fn decide_with(req: &CacheControl, f: &Freshness, age: Duration) -> RequestDecision {
     if f.always_revalidate || req.no_cache {
         return RequestDecision::Revalidate;
     }

@@ -1,5 +1,8 @@
 //! The `Cache-Status` response field (RFC 9211).
 
+use std::fmt::Write;
+use std::sync::Arc;
+
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::directives::is_tchar;
@@ -51,7 +54,7 @@ impl Fwd {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CacheStatus {
     /// This cache's name (an sf-token if it is one, else an sf-string).
-    pub cache: String,
+    pub cache: Arc<str>,
     /// Served from the cache without going forward.
     pub hit: bool,
     /// Went forward, and why.
@@ -89,7 +92,9 @@ fn push_sf_string(out: &mut String, s: &str) {
                 out.push(char::from(b));
             }
             0x20..=0x7e => out.push(char::from(b)),
-            _ => out.push_str(&format!("%{b:02X}")),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
         }
     }
     out.push('"');
@@ -128,7 +133,7 @@ impl CacheStatus {
             out.push_str(fwd.as_str());
         }
         if let Some(status) = self.fwd_status {
-            out.push_str(&format!("; fwd-status={status}"));
+            let _ = write!(out, "; fwd-status={status}");
         }
         if self.stored {
             out.push_str("; stored");
@@ -137,10 +142,7 @@ impl CacheStatus {
             out.push_str("; collapsed");
         }
         if let Some(ttl) = self.ttl {
-            out.push_str(&format!(
-                "; ttl={}",
-                ttl.clamp(-SF_INTEGER_MAX, SF_INTEGER_MAX)
-            ));
+            let _ = write!(out, "; ttl={}", ttl.clamp(-SF_INTEGER_MAX, SF_INTEGER_MAX));
         }
         if let Some(key) = &self.key {
             out.push_str("; key=");
@@ -159,8 +161,10 @@ impl CacheStatus {
 /// folding any existing field lines into one.
 pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
     let ours = member.to_header_value();
-    if !headers.contains_key(CACHE_STATUS) {
-        // The common case: the only member; the String becomes the value as is.
+    let blank = |v: &HeaderValue| v.as_bytes().iter().all(|c| *c == b' ' || *c == b'\t');
+    if headers.get_all(CACHE_STATUS).iter().all(blank) {
+        // The common case: the only member (at most an empty slot, see
+        // `cache::Served`); the String becomes the value as is.
         if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)) {
             headers.insert(CACHE_STATUS, v);
         }
@@ -168,11 +172,10 @@ pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
     }
     let mut combined: Vec<u8> = Vec::new();
     for value in headers.get_all(CACHE_STATUS) {
-        let v = value.as_bytes();
-        if v.iter().all(|c| *c == b' ' || *c == b'\t') {
+        if blank(value) {
             continue;
         }
-        combined.extend_from_slice(v);
+        combined.extend_from_slice(value.as_bytes());
         combined.extend_from_slice(b", ");
     }
     combined.extend_from_slice(ours.as_bytes());
@@ -187,7 +190,7 @@ mod tests {
 
     fn cs(cache: &str) -> CacheStatus {
         CacheStatus {
-            cache: cache.to_owned(),
+            cache: Arc::from(cache),
             ..CacheStatus::default()
         }
     }

@@ -19,6 +19,7 @@ use crate::body::{Body, empty, full};
 use crate::cache::conditional::{
     client_not_modified, not_modified_response_headers, precondition_failed,
 };
+use crate::cache::directives::CacheControl;
 use crate::cache::policy::{self, RequestDecision, StoreRules};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::{self, CacheStatus, Fwd};
@@ -26,6 +27,7 @@ use crate::cache::{Cache, CacheKey, Entry, Lookup};
 use crate::config::{RouteCache, RouteConfig};
 use crate::error::EdgeError;
 use crate::forwarding;
+use crate::metrics::CacheResult;
 use crate::origin::Pool;
 use crate::state::{Generation, Shared};
 
@@ -55,9 +57,9 @@ pub(super) fn applies(parts: &http::request::Parts, route: &RouteConfig) -> bool
 }
 
 /// Adds `Cache-Status: <node>; fwd=bypass` to a response the cache did not handle.
-pub(super) fn mark_bypass(resp: &mut Response<Body>, node: &str) {
+pub(super) fn mark_bypass(resp: &mut Response<Body>, node: &Arc<str>) {
     let member = CacheStatus {
-        cache: node.to_string(),
+        cache: node.clone(),
         fwd: Some(Fwd::Bypass),
         fwd_status: Some(resp.status().as_u16()),
         ..Default::default()
@@ -111,7 +113,7 @@ pub(super) struct CachePhase {
     pub pool: Arc<Pool>,
     pub fallback: Option<String>,
     pub conn: ConnInfo,
-    pub host: String,
+    pub host: Arc<str>,
     /// Index of the route in the generation's config.
     pub route_index: usize,
     pub variant: Option<String>,
@@ -189,15 +191,15 @@ impl CachePhase {
 
     fn new_status(&self) -> CacheStatus {
         CacheStatus {
-            cache: self.node().to_string(),
+            cache: self.generation.node.clone(),
             ..Default::default()
         }
     }
 
-    fn count(&self, result: &'static str) {
+    fn count(&self, result: CacheResult) {
         self.shared
             .metrics
-            .record_cache(&self.route().path_prefix, result);
+            .record_cache(&self.generation.route_cache[self.route_index], result);
     }
 
     /// Runs the cache phase for one request.
@@ -207,7 +209,8 @@ impl CachePhase {
         ctx: &mut RequestCtx,
     ) -> Result<Response<Body>, EdgeError> {
         let key = self.key(&parts);
-        let request_no_store = policy::request_no_store(&parts.headers);
+        let asks = ClientAsks::of(&parts.headers);
+        let request_no_store = asks.directives.no_store;
         let Lookup {
             vary,
             full_key,
@@ -216,10 +219,10 @@ impl CachePhase {
         let now = SystemTime::now();
         let answer = match stored {
             Some(entry) => {
-                self.with_entry(&parts, &key, full_key.clone(), entry, now, ctx)
+                self.with_entry(&parts, &asks, &key, full_key.clone(), entry, now, ctx)
                     .await?
             }
-            None if policy::only_if_cached(&parts.headers) => self.only_if_cached_miss(),
+            None if asks.directives.only_if_cached => self.only_if_cached_miss(),
             None => {
                 // Only a URL whose responses vary can miss on `Vary`; one
                 // stored without `Vary` and since purged is a plain miss.
@@ -251,7 +254,7 @@ impl CachePhase {
         let mut status = self.new_status();
         status.fwd = Some(Fwd::Miss);
         status.detail = Some("only-if-cached".into());
-        self.count("miss");
+        self.count(CacheResult::Miss);
         let mut resp = crate::body::text_response(
             StatusCode::GATEWAY_TIMEOUT,
             "504 not in cache (only-if-cached)",
@@ -266,9 +269,11 @@ impl CachePhase {
 
     /// A stored entry exists: serve it, or revalidate it, as RFC 9111 and the
     /// request's directives decide.
+    #[expect(clippy::too_many_arguments, reason = "one lookup's whole context")]
     async fn with_entry(
         &self,
         parts: &http::request::Parts,
+        asks: &ClientAsks,
         key: &CacheKey,
         full_key: Arc<str>,
         entry: Arc<Entry>,
@@ -279,7 +284,7 @@ impl CachePhase {
         let decision = if entry.purged {
             RequestDecision::Revalidate
         } else {
-            policy::decide(&parts.headers, &entry.freshness, age)
+            policy::decide_with(&asks.directives, &entry.freshness, age)
         };
         match decision {
             RequestDecision::ServeFresh | RequestDecision::ServeStale => {
@@ -287,9 +292,13 @@ impl CachePhase {
                 status.hit = true;
                 status.ttl = Some(entry.ttl(now));
                 let fresh = decision == RequestDecision::ServeFresh;
-                self.count(if fresh { "hit" } else { "stale" });
+                self.count(if fresh {
+                    CacheResult::Hit
+                } else {
+                    CacheResult::Stale
+                });
                 Ok(Answer {
-                    resp: self.respond_from(&entry, parts, now),
+                    resp: self.respond_with(&entry, parts, asks, age),
                     status,
                     log: if fresh { "HIT" } else { "STALE" },
                 })
@@ -299,16 +308,16 @@ impl CachePhase {
                 status.hit = true;
                 status.ttl = Some(entry.ttl(now));
                 status.detail = Some("stale-while-revalidate".into());
-                self.count("stale");
+                self.count(CacheResult::Stale);
                 self.revalidate_in_background(parts, key, full_key, entry.clone());
                 Ok(Answer {
-                    resp: self.respond_from(&entry, parts, now),
+                    resp: self.respond_with(&entry, parts, asks, age),
                     status,
                     log: "STALE",
                 })
             }
             RequestDecision::Revalidate | RequestDecision::Miss
-                if policy::only_if_cached(&parts.headers) =>
+                if asks.directives.only_if_cached =>
             {
                 Ok(self.only_if_cached_miss())
             }
@@ -340,50 +349,88 @@ impl CachePhase {
         parts: &http::request::Parts,
         now: SystemTime,
     ) -> Response<Body> {
+        let asks = ClientAsks::of(&parts.headers);
+        self.respond_with(entry, parts, &asks, entry.age(now))
+    }
+
+    /// [`Self::respond_from`] with the request's fields read and the entry's
+    /// age known.
+    fn respond_with(
+        &self,
+        entry: &Entry,
+        parts: &http::request::Parts,
+        asks: &ClientAsks,
+        age: Duration,
+    ) -> Response<Body> {
         let head = parts.method == Method::HEAD;
-        let (status, mut headers, body) =
-            if precondition_failed(&parts.headers, entry.status, &entry.headers) {
-                (StatusCode::PRECONDITION_FAILED, HeaderMap::new(), empty())
-            } else if client_not_modified(
-                &parts.method,
-                &parts.headers,
-                entry.status,
-                &entry.headers,
-            ) {
-                (
-                    StatusCode::NOT_MODIFIED,
-                    not_modified_response_headers(&entry.headers),
-                    empty(),
-                )
-            } else if entry.status == StatusCode::OK && !head {
-                match range::parse_range(&parts.headers, &entry.headers, entry.body.len() as u64) {
-                    RangeRequest::None => (
-                        entry.status,
-                        entry.headers.clone(),
-                        full(entry.body.clone()),
-                    ),
-                    RangeRequest::Satisfiable(ranges) => {
-                        let (status, headers, chunks) =
-                            range::partial_response(&entry.headers, &entry.body, &ranges);
-                        (status, headers, chunked(chunks))
-                    }
-                    RangeRequest::Unsatisfiable => {
-                        let (status, headers) = range::unsatisfiable(entry.body.len() as u64);
-                        (status, headers, empty())
-                    }
+        let answer = if !asks.conditional {
+            None
+        } else if precondition_failed(&parts.headers, entry.status, &entry.headers) {
+            Some((StatusCode::PRECONDITION_FAILED, HeaderMap::new(), empty()))
+        } else if client_not_modified(&parts.method, &parts.headers, entry.status, &entry.headers) {
+            Some((
+                StatusCode::NOT_MODIFIED,
+                not_modified_response_headers(&entry.headers),
+                empty(),
+            ))
+        } else {
+            None
+        };
+        let answer = answer.or_else(|| {
+            if !asks.range || entry.status != StatusCode::OK || head {
+                return None;
+            }
+            match range::parse_range(&parts.headers, &entry.headers, entry.body.len() as u64) {
+                RangeRequest::None => None,
+                RangeRequest::Satisfiable(ranges) => {
+                    let (status, headers, chunks) =
+                        range::partial_response(&entry.headers, &entry.body, &ranges);
+                    Some((status, headers, chunked(chunks)))
                 }
-            } else if head {
-                (entry.status, entry.headers.clone(), empty())
-            } else {
-                (
-                    entry.status,
-                    entry.headers.clone(),
-                    full(entry.body.clone()),
-                )
-            };
-        strip_surrogate(&mut headers);
-        headers.insert(header::AGE, HeaderValue::from(entry.age(now).as_secs()));
-        forwarding::add_via(&mut headers, http::Version::HTTP_11, self.node());
+                RangeRequest::Unsatisfiable => {
+                    let (status, headers) = range::unsatisfiable(entry.body.len() as u64);
+                    Some((status, headers, empty()))
+                }
+            }
+        });
+        let age = HeaderValue::from(age.as_secs());
+        let (status, headers, body) = match answer {
+            Some((status, mut headers, body)) => {
+                strip_surrogate(&mut headers);
+                headers.insert(header::AGE, age);
+                forwarding::add_via(&mut headers, http::Version::HTTP_11, self.node());
+                (status, headers, body)
+            }
+            // The whole stored response: its prepared header block, when
+            // there is one for this node.
+            None => {
+                let body = if head {
+                    empty()
+                } else {
+                    full(entry.body.clone())
+                };
+                let prepared = self.generation.via.as_ref().and_then(|via| {
+                    entry
+                        .served
+                        .headers(&entry.headers, &self.generation.node, via)
+                });
+                let headers = match prepared {
+                    Some(prepared) => {
+                        let mut headers = prepared.clone();
+                        headers.insert(header::AGE, age);
+                        headers
+                    }
+                    None => {
+                        let mut headers = entry.headers.clone();
+                        strip_surrogate(&mut headers);
+                        headers.insert(header::AGE, age);
+                        forwarding::add_via(&mut headers, http::Version::HTTP_11, self.node());
+                        headers
+                    }
+                };
+                (entry.status, headers, body)
+            }
+        };
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
@@ -428,8 +475,10 @@ fn copy_head(
 
 /// Surrogate fields are for the CDN, not for clients.
 fn strip_surrogate(headers: &mut HeaderMap) {
-    headers.remove("surrogate-key");
-    headers.remove("surrogate-control");
+    const KEY: HeaderName = HeaderName::from_static("surrogate-key");
+    const CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+    headers.remove(KEY);
+    headers.remove(CONTROL);
 }
 
 /// A body made of several chunks (multipart ranges), without copying them.
@@ -443,4 +492,44 @@ fn chunked(chunks: Vec<Bytes>) -> Body {
             .map(|c| Ok::<_, crate::body::BoxError>(http_body::Frame::data(c))),
     );
     http_body_util::StreamBody::new(stream).boxed()
+}
+
+/// What the cache phase reads from the request's fields, found in one pass
+/// over them: most requests carry no directives, conditions or ranges, and
+/// then each is not looked up again.
+struct ClientAsks {
+    /// Request `Cache-Control` (with `Pragma: no-cache`); default when absent.
+    directives: CacheControl,
+    /// An `If-Match`, `If-None-Match`, `If-Modified-Since` or `If-Unmodified-Since`.
+    conditional: bool,
+    /// A `Range`.
+    range: bool,
+}
+
+impl ClientAsks {
+    fn of(headers: &HeaderMap) -> ClientAsks {
+        let (mut directives, mut conditional, mut range) = (false, false, false);
+        for name in headers.keys() {
+            if name == header::CACHE_CONTROL || name == header::PRAGMA {
+                directives = true;
+            } else if name == header::IF_NONE_MATCH
+                || name == header::IF_MODIFIED_SINCE
+                || name == header::IF_MATCH
+                || name == header::IF_UNMODIFIED_SINCE
+            {
+                conditional = true;
+            } else if name == header::RANGE {
+                range = true;
+            }
+        }
+        ClientAsks {
+            directives: if directives {
+                policy::request_directives(headers)
+            } else {
+                CacheControl::default()
+            },
+            conditional,
+            range,
+        }
+    }
 }

@@ -9,23 +9,39 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// When the connection last read or wrote a byte.
-#[derive(Clone)]
+/// Whether a connection moved bytes, and since when it has not.
+///
+/// The connection's IO counts the reads and writes that moved bytes (a plain
+/// counter: no clock read per request); the task that enforces the idle
+/// timeout looks at the count on each of its ticks and notes when it last
+/// changed. The idle time it sees is late by at most one tick.
 pub struct Activity {
-    origin: Instant,
-    last_ms: Arc<AtomicU64>,
+    moves: Arc<AtomicU64>,
+    seen: u64,
+    since: Instant,
 }
 
 impl Activity {
-    fn touch(&self) {
-        let ms = self.origin.elapsed().as_millis() as u64;
-        self.last_ms.store(ms, Ordering::Relaxed);
+    /// How long no byte has moved, as of the last time the count changed.
+    pub fn idle_for(&mut self) -> Duration {
+        let moves = self.moves.load(Ordering::Relaxed);
+        if moves != self.seen {
+            self.seen = moves;
+            self.since = Instant::now();
+        }
+        self.since.elapsed()
     }
+}
 
-    /// How long no byte has moved.
-    pub fn idle_for(&self) -> Duration {
-        let now = self.origin.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+/// The IO side of [`Activity`].
+struct Moves(Arc<AtomicU64>);
+
+impl Moves {
+    fn touch(&self) {
+        // One writer (the connection's IO): a relaxed load and store, no
+        // locked read-modify-write.
+        let n = self.0.load(Ordering::Relaxed);
+        self.0.store(n.wrapping_add(1), Ordering::Relaxed);
     }
 }
 
@@ -34,7 +50,7 @@ pin_project_lite::pin_project! {
     pub struct IdleIo<I> {
         #[pin]
         inner: I,
-        activity: Activity,
+        activity: Moves,
     }
 }
 
@@ -43,16 +59,17 @@ impl<I> IdleIo<I> {
     pub fn new(inner: I) -> Self {
         IdleIo {
             inner,
-            activity: Activity {
-                origin: Instant::now(),
-                last_ms: Arc::new(AtomicU64::new(0)),
-            },
+            activity: Moves(Arc::new(AtomicU64::new(0))),
         }
     }
 
     /// A handle to read the activity from another task.
     pub fn activity(&self) -> Activity {
-        self.activity.clone()
+        Activity {
+            moves: self.activity.0.clone(),
+            seen: self.activity.0.load(Ordering::Relaxed),
+            since: Instant::now(),
+        }
     }
 }
 

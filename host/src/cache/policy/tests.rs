@@ -1259,7 +1259,7 @@ fn hostile_inputs_fuzz() {
         status::append(
             &mut out,
             &status::CacheStatus {
-                cache: req["range"].to_str().unwrap_or("e").to_owned(),
+                cache: req["range"].to_str().unwrap_or("e").into(),
                 key: Some(String::from_utf8_lossy(req["if-match"].as_bytes()).into_owned()),
                 ..status::CacheStatus::default()
             },

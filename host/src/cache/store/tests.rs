@@ -39,6 +39,7 @@ fn make(key: &str) -> Entry {
         vary: Arc::new([]),
         purged: false,
         full_key: key.into(),
+        served: Default::default(),
     }
 }
 

@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
-use super::{Answer, CachePhase, copy_head, strip_surrogate};
+use super::{Answer, CachePhase, ClientAsks, copy_head, strip_surrogate};
 use crate::body::{Body, content_length, empty};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability, Vary};
@@ -17,6 +17,7 @@ use crate::cache::status::Fwd;
 use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join};
 use crate::error::EdgeError;
 use crate::forwarding;
+use crate::metrics::CacheResult;
 use crate::pipeline::{RequestCtx, from_upstream, to_upstream};
 
 impl CachePhase {
@@ -32,7 +33,7 @@ impl CachePhase {
         ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
         if no_store || self.cache().is_pass(&key.primary) {
-            self.count("miss");
+            self.count(CacheResult::Miss);
             return self.fetch_uncoalesced(parts, fwd, ctx).await;
         }
         for _attempt in 0..3 {
@@ -41,7 +42,7 @@ impl CachePhase {
                     let upstream = self.fill_request(parts, None);
                     let request_time = SystemTime::now();
                     let resp = self.fetch(upstream, ctx).await?;
-                    self.count("miss");
+                    self.count(CacheResult::Miss);
                     let origin_status = resp.status().as_u16();
                     return match self.store(parts, key, resp, request_time).await? {
                         Stored::Yes(entry, admit) => {
@@ -85,6 +86,7 @@ impl CachePhase {
                             if let Some(e) = self.cache().get(&full) {
                                 return Box::pin(self.with_entry(
                                     parts,
+                                    &ClientAsks::of(&parts.headers),
                                     key,
                                     full,
                                     e,
@@ -103,7 +105,7 @@ impl CachePhase {
                             ))
                             .await;
                         }
-                        self.count("coalesced");
+                        self.count(CacheResult::Coalesced);
                         let mut status = self.new_status();
                         status.fwd = Some(fwd);
                         status.collapsed = true;
@@ -116,14 +118,14 @@ impl CachePhase {
                         });
                     }
                     FillOutcome::Uncacheable => {
-                        self.count("miss");
+                        self.count(CacheResult::Miss);
                         return self.fetch_uncoalesced(parts, fwd, ctx).await;
                     }
                     FillOutcome::Failed => continue,
                 },
             }
         }
-        self.count("miss");
+        self.count(CacheResult::Miss);
         self.fetch_uncoalesced(parts, fwd, ctx).await
     }
 
@@ -267,6 +269,7 @@ impl CachePhase {
             vary,
             purged: false,
             full_key: full_key.clone(),
+            served: Default::default(),
         });
         let admit = self.cache().insert(key, full_key, entry.clone());
         Ok(Stored::Yes(entry, admit))

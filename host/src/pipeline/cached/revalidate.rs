@@ -13,6 +13,7 @@ use crate::cache::policy::{self, Storability};
 use crate::cache::status::{CacheStatus, Fwd};
 use crate::cache::{CacheKey, Entry, FillOutcome, Join};
 use crate::error::EdgeError;
+use crate::metrics::CacheResult;
 use crate::pipeline::RequestCtx;
 
 impl CachePhase {
@@ -27,13 +28,13 @@ impl CachePhase {
         fwd: Fwd,
         ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
-        self.count("revalidate");
+        self.count(CacheResult::Revalidate);
         let guard = match self.cache().join(&full_key) {
             Join::Leader(g) => g,
             Join::Waiter(rx) => {
                 let outcome = coalesce_wait(rx).await;
                 if let FillOutcome::Stored(fresh) = outcome {
-                    self.count("coalesced");
+                    self.count(CacheResult::Coalesced);
                     let mut status = self.new_status();
                     status.fwd = Some(fwd);
                     status.collapsed = true;
@@ -139,7 +140,7 @@ impl CachePhase {
         now: SystemTime,
         mut status: CacheStatus,
     ) -> Answer {
-        self.count("stale");
+        self.count(CacheResult::Stale);
         status.hit = true;
         status.ttl = Some(entry.ttl(now));
         status.detail = Some("stale-if-error".into());
@@ -186,6 +187,7 @@ impl CachePhase {
             vary: entry.vary.clone(),
             purged: false,
             full_key: entry.full_key.clone(),
+            served: Default::default(),
         });
         self.cache()
             .insert(key, entry.full_key.clone(), refreshed.clone());
@@ -213,7 +215,7 @@ impl CachePhase {
             let Ok(resp) = phase.fetch(upstream, &mut ctx).await else {
                 return;
             };
-            phase.count("revalidate");
+            phase.count(CacheResult::Revalidate);
             if resp.status() == StatusCode::NOT_MODIFIED {
                 let fresh = phase.refresh(&key, &entry, resp.headers(), &p, now).await;
                 guard.finish(FillOutcome::Stored(fresh));
