@@ -281,13 +281,11 @@ fn request_host<B>(req: &Request<B>) -> Arc<str> {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
         {
-            Some(h) => h.rsplit_once(':').map_or(h, |(host, port)| {
-                if port.bytes().all(|c| c.is_ascii_digit()) {
-                    host
-                } else {
-                    h
-                }
-            }),
+            // Without a `:port` (digits only) at the end.
+            Some(h) => match h.bytes().rposition(|c| c == b':') {
+                Some(i) if h.as_bytes()[i + 1..].iter().all(u8::is_ascii_digit) => &h[..i],
+                _ => h,
+            },
             None => "",
         },
     };

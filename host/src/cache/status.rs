@@ -133,7 +133,8 @@ impl CacheStatus {
             out.push_str(fwd.as_str());
         }
         if let Some(status) = self.fwd_status {
-            let _ = write!(out, "; fwd-status={status}");
+            out.push_str("; fwd-status=");
+            out.push_str(itoa::Buffer::new().format(status));
         }
         if self.stored {
             out.push_str("; stored");
@@ -142,7 +143,8 @@ impl CacheStatus {
             out.push_str("; collapsed");
         }
         if let Some(ttl) = self.ttl {
-            let _ = write!(out, "; ttl={}", ttl.clamp(-SF_INTEGER_MAX, SF_INTEGER_MAX));
+            out.push_str("; ttl=");
+            out.push_str(itoa::Buffer::new().format(ttl.clamp(-SF_INTEGER_MAX, SF_INTEGER_MAX)));
         }
         if let Some(key) = &self.key {
             out.push_str("; key=");
