@@ -154,11 +154,16 @@ async fn run(
         }
         Flow::Continue(d) => d,
     };
-    let pool_name = directives.pool.as_deref().unwrap_or(&route.pool);
-    let pool = generation
-        .pools
-        .get(pool_name)
-        .ok_or_else(|| EdgeError::Internal(format!("missing pool {pool_name}")))?
+    // The route's own pool was looked up once for the generation.
+    let pool = match directives.pool.as_deref() {
+        Some(name) => generation.pools.get(name),
+        None => generation.route_pools[route_index].as_ref(),
+    };
+    let pool = pool
+        .ok_or_else(|| {
+            let name = directives.pool.as_deref().unwrap_or(&route.pool);
+            EdgeError::Internal(format!("missing pool {name}"))
+        })?
         .clone();
     let resp = if cached::applies(&parts, route) {
         let phase = cached::CachePhase {

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use crate::cache::Cache;
 use crate::config::{Config, RouteConfig};
 use crate::metrics::{Metrics, RouteCacheCounters};
-use crate::origin::Pools;
+use crate::origin::{Pool, Pools};
 use crate::plugin::{PluginEngine, PluginSet};
 use crate::reload::ConfigStatus;
 
@@ -24,6 +24,9 @@ pub struct Generation {
     pub pools: Pools,
     /// Plugins and each route's chain.
     pub plugins: PluginSet,
+    /// Each route's pool, by route index (`None` only if the config names a
+    /// pool that does not exist, which validation refuses).
+    pub route_pools: Box<[Option<Arc<Pool>>]>,
     /// Each route's cache counters, by route index.
     pub route_cache: Box<[RouteCacheCounters]>,
     /// This node's name, shared by every `Cache-Status` member it writes.
@@ -46,6 +49,11 @@ impl Generation {
             .iter()
             .map(|r| RouteCacheCounters::new(&r.path_prefix))
             .collect();
+        let route_pools = config
+            .routes
+            .iter()
+            .map(|r| pools.get(&r.pool).cloned())
+            .collect();
         let via = http::HeaderValue::from_str(&format!("1.1 {}", config.node.name)).ok();
         Generation {
             id,
@@ -53,6 +61,7 @@ impl Generation {
             config,
             pools,
             plugins,
+            route_pools,
             route_cache,
             via,
         }
