@@ -14,7 +14,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 /// The connection's IO counts the reads and writes that moved bytes (a plain
 /// counter: no clock read per request); the task that enforces the idle
 /// timeout looks at the count on each of its ticks and notes when it last
-/// changed. The idle time it sees is late by at most one tick.
+/// changed. The idle time it sees starts at the tick that noticed the last
+/// move, so a connection is closed at most two ticks after its timeout.
 pub struct Activity {
     moves: Arc<AtomicU64>,
     seen: u64,
