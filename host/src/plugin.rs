@@ -8,6 +8,7 @@ mod convert;
 mod engine;
 mod instance;
 mod load;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::body::{Body, full};
 use crate::config::{OnError, PluginConfig};
 use crate::error::EdgeError;
 use bindings::{RequestAction, RequestHead};
+use instance::Bindings;
 
 /// Per-plugin settings are its validated config entry.
 pub type PluginSettings = PluginConfig;
@@ -230,17 +232,35 @@ pub async fn on_request(
     }
     let mut head = convert::request_head(parts, scheme, host);
     let mut changed = convert::Changed::default();
-    let info = bindings::ClientInfo {
-        ip: client.ip.clone(),
-        region: client.region.clone(),
-    };
+    // For 0.1.0 plugins, made on first use.
+    let mut info: Option<bindings::ClientInfo> = None;
+    // For 0.2.0 plugins: the head and client as one buffer, written on first
+    // use and again only after a plugin changed the head.
+    let mut buf = Vec::new();
+    let mut buf_current = false;
     let mut directives = Directives::default();
     for plugin in chain {
+        if !plugin.has_on_request() {
+            continue;
+        }
         let result = plugin
-            .call(&client.ip, async |b, store| {
-                b.brink_plugin_handler()
-                    .call_on_request(store, &head, &info)
-                    .await
+            .call(&client.ip, async |b, store| match b {
+                Bindings::V2(b) => {
+                    if !buf_current {
+                        wire::on_request(&mut buf, &head, client);
+                        buf_current = true;
+                    }
+                    b.brink_plugin_handler().call_on_request(store, &buf).await
+                }
+                Bindings::V1(b) => {
+                    let info = info.get_or_insert_with(|| bindings::ClientInfo {
+                        ip: client.ip.clone(),
+                        region: client.region.clone(),
+                    });
+                    b.brink_plugin_handler()
+                        .call_on_request(store, &head, info)
+                        .await
+                }
             })
             .await;
         let action = match result {
@@ -264,6 +284,9 @@ pub async fn on_request(
                 }
                 match convert::apply_request_edits(&mut head, &edits) {
                     Ok(c) => {
+                        if c.headers || c.target {
+                            buf_current = false;
+                        }
                         changed.headers |= c.headers;
                         changed.target |= c.target;
                         if edits.pool.is_some() {
@@ -329,16 +352,40 @@ pub async fn on_response(
     };
     let mut head = convert::response_head(&parts);
     let mut replaced = false;
+    // For 0.2.0 plugins: the request part of the buffer is written once, the
+    // response part again after a plugin changed the response headers.
+    let mut buf = Vec::new();
+    let mut request_len = None;
+    let mut buf_current = false;
     for plugin in chain.iter().rev() {
+        if !plugin.has_on_response() {
+            continue;
+        }
         let given: Option<&[u8]> = body_bytes
             .as_deref()
             .filter(|b| b.len() <= plugin.settings.response_body_limit);
         let had_body = given.is_some();
         let result = plugin
-            .call(client_ip, async |b, store| {
-                b.brink_plugin_handler()
-                    .call_on_response(store, &seen.0, &head, given)
-                    .await
+            .call(client_ip, async |b, store| match b {
+                Bindings::V2(b) => {
+                    if !buf_current {
+                        let len = *request_len.get_or_insert_with(|| {
+                            wire::put_request(&mut buf, &seen.0);
+                            buf.len()
+                        });
+                        buf.truncate(len);
+                        wire::put_response(&mut buf, &head);
+                        buf_current = true;
+                    }
+                    b.brink_plugin_handler()
+                        .call_on_response(store, &buf, given)
+                        .await
+                }
+                Bindings::V1(b) => {
+                    b.brink_plugin_handler()
+                        .call_on_response(store, &seen.0, &head, given)
+                        .await
+                }
             })
             .await;
         let edits = match result {
@@ -351,6 +398,9 @@ pub async fn on_response(
         if let Err(msg) = convert::apply_header_ops(&mut head.headers, &edits.headers) {
             on_failure(plugin, malformed(plugin, msg))?;
             continue;
+        }
+        if !edits.headers.is_empty() {
+            buf_current = false;
         }
         if let Some(new_body) = edits.body
             && had_body
