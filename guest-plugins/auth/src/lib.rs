@@ -31,7 +31,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use brink_plugin_sdk::config::Memo;
 use brink_plugin_sdk::{
-    Action, Client, EarlyResponse, Edits, Level, Plugin, Request, config, host,
+    Action, Client, EarlyResponse, Edits, Hooks, Level, Plugin, Request, config, host,
     is_valid_header_name, is_valid_header_value,
 };
 use hmac::{Hmac, Mac};
@@ -280,7 +280,7 @@ fn settings() -> Rc<Settings> {
     SETTINGS.with(|m| m.get(load_settings))
 }
 
-fn credential<'a>(req: &'a Request, cookie: &str) -> Option<Credential<'a>> {
+fn credential<'a>(req: &'a Request<'_>, cookie: &str) -> Option<Credential<'a>> {
     if let Some(auth) = req.header("authorization") {
         let auth = auth.trim();
         if let Some((scheme, token)) = auth.split_once(' ')
@@ -382,12 +382,14 @@ fn unauthorized(failure: Failure) -> Action {
 }
 
 impl Plugin for Auth {
+    const HOOKS: Hooks = Hooks::ON_REQUEST;
+
     fn on_request(req: &Request, _client: &Client) -> Action {
         let settings = settings();
         if settings
             .public_prefixes
             .iter()
-            .any(|p| req.path.starts_with(p.as_str()))
+            .any(|p| req.path().starts_with(p.as_str()))
         {
             return Action::default();
         }
@@ -461,7 +463,7 @@ mod tests {
         testing::set_now_ms(NOW * 1000);
     }
 
-    fn bearer(token: &str) -> Request {
+    fn bearer(token: &str) -> Request<'static> {
         Request::new("GET", "/api/orders").with_header("authorization", &format!("Bearer {token}"))
     }
 
@@ -481,8 +483,8 @@ mod tests {
         challenge.to_owned()
     }
 
-    fn forwarded(action: &Action, req: &Request) -> Request {
-        let mut out = req.clone();
+    fn forwarded(action: &Action, req: &Request) -> Request<'static> {
+        let mut out = req.clone().into_owned();
         out.apply(action.edits().expect("continue"));
         out
     }
