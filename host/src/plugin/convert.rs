@@ -57,10 +57,18 @@ fn check_header(name: &str, value: Option<&str>) -> Result<HeaderName, String> {
     if forbidden(&n) {
         return Err(format!("plugins may not set {n}"));
     }
-    if let Some(v) = value {
-        HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {n}: {v:?}"))?;
+    if let Some(v) = value
+        && !valid_value(v)
+    {
+        return Err(format!("invalid value for header {n}: {v:?}"));
     }
     Ok(n)
+}
+
+/// What `HeaderValue::from_str` accepts (visible ASCII, obs-text, spaces and
+/// tabs), checked without making one.
+fn valid_value(v: &str) -> bool {
+    v.bytes().all(|b| (b >= 32 && b != 127) || b == b'\t')
 }
 
 /// Checks every header operation; nothing is applied.
@@ -96,6 +104,31 @@ fn apply_checked_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) 
     }
 }
 
+/// Applies header operations to a header map, after validating all of them:
+/// on error the map is unchanged. `set` replaces every field of the name
+/// (the first keeps its place), `append` adds one, `remove` drops them all.
+pub fn apply_header_ops_to_map(map: &mut HeaderMap, ops: &[HeaderOp]) -> Result<(), String> {
+    check_header_ops(ops)?;
+    for op in ops {
+        match op {
+            HeaderOp::Set((n, v)) => {
+                map.insert(check_header(n, None)?, header_value(v)?);
+            }
+            HeaderOp::Append((n, v)) => {
+                map.append(check_header(n, None)?, header_value(v)?);
+            }
+            HeaderOp::Remove(n) => {
+                map.remove(check_header(n, None)?);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn header_value(v: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(v).map_err(|_| format!("invalid header value {v:?}"))
+}
+
 /// Applies header operations to a header list, after validating all of them.
 pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> Result<(), String> {
     check_header_ops(ops)?;
@@ -103,53 +136,44 @@ pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> R
     Ok(())
 }
 
-/// What [`apply_request_edits`] changed in the working head.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Changed {
-    /// Header operations were applied.
-    pub headers: bool,
-    /// The path or the query was replaced.
-    pub target: bool,
-}
-
-/// Applies a plugin's request edits to the working head; on error the head is
-/// unchanged. Everything is validated before anything is applied, so no copy
-/// of the head is needed.
-pub fn apply_request_edits(
-    head: &mut RequestHead,
+/// Applies a plugin's request edits to the request itself; on error the
+/// request is unchanged. Returns whether anything was edited.
+pub fn apply_request_edits_to_parts(
+    parts: &mut http::request::Parts,
     edits: &RequestEdits,
-) -> Result<Changed, String> {
+) -> Result<bool, String> {
     check_header_ops(&edits.headers)?;
     if let Some(p) = &edits.path
         && !p.starts_with('/')
     {
         return Err(format!("path must start with '/': {p:?}"));
     }
-    let target = edits.path.is_some() || edits.query.is_some();
-    if target {
-        let path = edits.path.as_deref().unwrap_or(&head.path);
+    let target = if edits.path.is_some() || edits.query.is_some() {
+        let path = edits.path.as_deref().unwrap_or(parts.uri.path());
         let query = match &edits.query {
             Some(q) => Some(q.as_str()).filter(|q| !q.is_empty()),
-            None => head.query.as_deref(),
+            None => parts.uri.query(),
         };
-        path_and_query(path, query)?;
+        Some(path_and_query(path, query)?)
+    } else {
+        None
+    };
+    check_cache_variant(edits)?;
+    apply_header_ops_to_map(&mut parts.headers, &edits.headers)?;
+    let edited = target.is_some() || !edits.headers.is_empty();
+    if let Some(pq) = target {
+        parts.uri = http::Uri::from(pq);
     }
+    Ok(edited)
+}
+
+fn check_cache_variant(edits: &RequestEdits) -> Result<(), String> {
     if let Some(v) = &edits.cache_variant
         && (v.len() > 256 || v.chars().any(|c| c.is_control()))
     {
         return Err("cache variant must be at most 256 printable characters".into());
     }
-    apply_checked_header_ops(&mut head.headers, &edits.headers);
-    if let Some(p) = &edits.path {
-        head.path.clone_from(p);
-    }
-    if let Some(q) = &edits.query {
-        head.query = if q.is_empty() { None } else { Some(q.clone()) };
-    }
-    Ok(Changed {
-        headers: !edits.headers.is_empty(),
-        target,
-    })
+    Ok(())
 }
 
 fn path_and_query(path: &str, query: Option<&str>) -> Result<http::uri::PathAndQuery, String> {
@@ -166,38 +190,6 @@ fn display_target(path: &str, query: Option<&str>) -> String {
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
     }
-}
-
-/// Writes the working head back into the request if it differs from it:
-/// `changed` says what the plugins' edits touched, and only that is compared
-/// (the head was made from the request, so nothing else can differ). A new
-/// target is written as a path-and-query URI; the header map is rebuilt only
-/// when the header list differs.
-pub fn write_request(
-    head: &RequestHead,
-    changed: Changed,
-    parts: &mut http::request::Parts,
-) -> Result<(), String> {
-    let headers = changed.headers && headers_differ(&head.headers, &parts.headers);
-    let target = changed.target
-        && (head.path != parts.uri.path() || head.query.as_deref() != parts.uri.query());
-    if !(headers || target) {
-        return Ok(());
-    }
-    let pq = path_and_query(&head.path, head.query.as_deref())?;
-    parts.uri = http::Uri::from(pq);
-    if headers {
-        parts.headers = to_header_map(&head.headers)?;
-    }
-    Ok(())
-}
-
-/// Whether `list` differs from what [`header_list`] makes of `map`.
-pub fn headers_differ(list: &[(String, String)], map: &HeaderMap) -> bool {
-    list.len() != map.len()
-        || list.iter().zip(map.iter()).any(|((n, v), (mn, mv))| {
-            n != mn.as_str() || String::from_utf8_lossy(mv.as_bytes()) != v.as_str()
-        })
 }
 
 /// A header list as a `HeaderMap`.
