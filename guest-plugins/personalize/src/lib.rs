@@ -106,17 +106,18 @@ fn personalised(path: &str) -> bool {
 /// The query with every `segment` parameter replaced by `segment=<segment>`
 /// (appended at the end); other parameters are kept as they were sent.
 pub fn with_segment_param(query: Option<&str>, segment: &str) -> String {
-    let mut parts: Vec<&str> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| {
-            !p.is_empty()
-                && brink_plugin_sdk::percent_decode(p.split('=').next().unwrap_or("")) != "segment"
-        })
-        .collect();
-    let param = format!("segment={segment}");
-    parts.push(&param);
-    parts.join("&")
+    let query = query.unwrap_or("");
+    let mut out = String::with_capacity(query.len() + segment.len() + 9);
+    for p in query.split('&').filter(|p| {
+        !p.is_empty()
+            && brink_plugin_sdk::percent_decode(p.split('=').next().unwrap_or("")) != "segment"
+    }) {
+        out.push_str(p);
+        out.push('&');
+    }
+    out.push_str("segment=");
+    out.push_str(segment);
+    out
 }
 
 impl Plugin for Personalize {

@@ -12,11 +12,17 @@ use crate::body::{Body, full};
 const MAX_EARLY_BODY: usize = 1024 * 1024;
 
 /// Headers a plugin may not set: they frame the message.
-fn forbidden(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "te"
-    )
+fn forbidden(name: &str) -> bool {
+    [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+    ]
+    .iter()
+    .any(|f| name.eq_ignore_ascii_case(f))
 }
 
 /// The request head as plugins see it.
@@ -51,18 +57,36 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn check_header(name: &str, value: Option<&str>) -> Result<HeaderName, String> {
-    let n = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("invalid header name {name:?}"))?;
-    if forbidden(&n) {
-        return Err(format!("plugins may not set {n}"));
+/// Checks a header a plugin asks for, without making a `HeaderName` or a
+/// `HeaderValue` of it (that is done once, when it is applied).
+fn check_header(name: &str, value: Option<&str>) -> Result<(), String> {
+    if !valid_name(name) {
+        return Err(format!("invalid header name {name:?}"));
+    }
+    if forbidden(name) {
+        return Err(format!("plugins may not set {}", name.to_ascii_lowercase()));
     }
     if let Some(v) = value
         && !valid_value(v)
     {
+        let n = name.to_ascii_lowercase();
         return Err(format!("invalid value for header {n}: {v:?}"));
     }
-    Ok(n)
+    Ok(())
+}
+
+/// What `HeaderName::from_bytes` accepts: a token (RFC 9110), of any case,
+/// shorter than 64 KiB.
+fn valid_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() < 1 << 16
+        && n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn header_name(n: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}"))
 }
 
 /// What `HeaderValue::from_str` accepts (visible ASCII, obs-text, spaces and
@@ -112,13 +136,13 @@ pub fn apply_header_ops_to_map(map: &mut HeaderMap, ops: &[HeaderOp]) -> Result<
     for op in ops {
         match op {
             HeaderOp::Set((n, v)) => {
-                map.insert(check_header(n, None)?, header_value(v)?);
+                map.insert(header_name(n)?, header_value(v)?);
             }
             HeaderOp::Append((n, v)) => {
-                map.append(check_header(n, None)?, header_value(v)?);
+                map.append(header_name(n)?, header_value(v)?);
             }
             HeaderOp::Remove(n) => {
-                map.remove(check_header(n, None)?);
+                map.remove(header_name(n)?);
             }
         }
     }
