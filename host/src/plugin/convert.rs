@@ -80,8 +80,7 @@ fn check_header(name: &str, value: Option<&str>) -> Result<(), String> {
 fn valid_name(n: &str) -> bool {
     !n.is_empty()
         && n.len() < 1 << 16
-        && n
-            .bytes()
+        && n.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 

@@ -172,6 +172,17 @@ impl LoadedPlugin {
         self.hooks.contains(Hooks::ON_RESPONSE)
     }
 
+    /// The hooks the host calls, by WIT name (`on-request`, `on-response`).
+    pub fn hook_names(&self) -> Vec<&'static str> {
+        [
+            (self.has_on_request(), "on-request"),
+            (self.has_on_response(), "on-response"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
     /// `stable`, or `canary` for the version of `[plugins.canary]`.
     pub fn version(&self) -> &'static str {
         if self.canary { "canary" } else { "stable" }
