@@ -143,23 +143,40 @@ pub fn verify_signature(token: &str, key: &Hmac<Sha256>) -> Result<Map<String, V
 /// Checks the claims of a token whose signature is good: `exp`, `nbf`
 /// (with leeway), `iss` and `aud`.
 pub fn check_claims(claims: &Map<String, Value>, checks: &Checks<'_>) -> Result<(), Failure> {
+    check_times(claim_time(claims, "exp"), claim_time(claims, "nbf"), checks)?;
+    check_issuer_audience(claims, checks)
+}
+
+/// A time claim (`exp`, `nbf`): a number of seconds, if present.
+fn claim_time(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Failure> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v.as_f64().map(Some).ok_or(Failure::Malformed),
+    }
+}
+
+/// The `exp` and `nbf` checks, with leeway.
+fn check_times(
+    exp: Result<Option<f64>, Failure>,
+    nbf: Result<Option<f64>, Failure>,
+    checks: &Checks<'_>,
+) -> Result<(), Failure> {
     let leeway = checks.leeway_secs as f64;
-    let time = |name: &str| -> Result<Option<f64>, Failure> {
-        match claims.get(name) {
-            None => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or(Failure::Malformed),
-        }
-    };
-    if let Some(exp) = time("exp")?
+    if let Some(exp) = exp?
         && checks.now_secs >= exp + leeway
     {
         return Err(Failure::Expired);
     }
-    if let Some(nbf) = time("nbf")?
+    if let Some(nbf) = nbf?
         && checks.now_secs + leeway < nbf
     {
         return Err(Failure::NotYetValid);
     }
+    Ok(())
+}
+
+/// The `iss` and `aud` checks.
+fn check_issuer_audience(claims: &Map<String, Value>, checks: &Checks<'_>) -> Result<(), Failure> {
     if let Some(issuer) = checks.issuer
         && claims.get("iss").and_then(Value::as_str) != Some(issuer)
     {
@@ -253,17 +270,56 @@ fn load_settings() -> Settings {
     }
 }
 
-/// Tokens whose signature a warm instance has verified, with their claims.
-/// A token is text signed with the instance's (fixed) secret, so the same
-/// text always verifies the same way; the time, issuer and audience checks
-/// are still made on every request. Bounded: the oldest entry goes first.
+/// Tokens whose signature a warm instance has verified, with what their
+/// claims mean. A token is text signed with the instance's (fixed) secret, so
+/// the same text always verifies the same way; the time, issuer and audience
+/// checks are still made on every request. Bounded: the oldest entry goes
+/// first.
 #[derive(Default)]
 struct Verified {
-    entries: RefCell<VecDeque<(String, Claims)>>,
+    entries: RefCell<VecDeque<(String, Rc<Token>)>>,
 }
 
-/// The claims of a verified token, shared by the cache and the request.
-type Claims = Rc<Map<String, Value>>;
+/// A token whose signature is good, read once: its time claims, whether it
+/// passes the issuer and audience checks, and the claim headers it sets (the
+/// settings these depend on are fixed for the life of the instance). Only
+/// the time checks depend on the request.
+struct Token {
+    exp: Result<Option<f64>, Failure>,
+    nbf: Result<Option<f64>, Failure>,
+    issuer_audience: Result<(), Failure>,
+    /// `(header, value)` for each configured claim the token has.
+    headers: Vec<(String, String)>,
+}
+
+impl Token {
+    fn new(claims: &Map<String, Value>, settings: &Settings) -> Token {
+        let checks = Checks {
+            now_secs: 0.0,
+            leeway_secs: settings.leeway_secs,
+            issuer: settings.issuer.as_deref(),
+            audience: settings.audience.as_deref(),
+        };
+        let headers = settings
+            .claim_headers
+            .iter()
+            .filter_map(|(claim, header)| {
+                let value = match claims.get(claim)? {
+                    Value::String(s) => s.clone(),
+                    v @ (Value::Number(_) | Value::Bool(_)) => v.to_string(),
+                    _ => return None,
+                };
+                is_valid_header_value(&value).then(|| (header.clone(), value))
+            })
+            .collect();
+        Token {
+            exp: claim_time(claims, "exp"),
+            nbf: claim_time(claims, "nbf"),
+            issuer_audience: check_issuer_audience(claims, &checks),
+            headers,
+        }
+    }
+}
 
 /// Verified tokens kept per instance.
 const VERIFIED_TOKENS: usize = 64;
@@ -296,7 +352,7 @@ fn credential<'a>(req: &'a Request<'_>, cookie: &str) -> Option<Credential<'a>> 
         .map(|k| Credential::ApiKey(k.trim()))
 }
 
-fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
+fn check_jwt(token: &str, settings: &Settings) -> Result<Rc<Token>, Failure> {
     let Some(key) = &settings.key else {
         host::log(
             Level::Error,
@@ -310,19 +366,19 @@ fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
         .borrow()
         .iter()
         .find(|(t, _)| same_token(t, token))
-        .map(|(_, claims)| claims.clone());
-    let claims = match cached {
-        Some(claims) => claims,
+        .map(|(_, known)| known.clone());
+    let known = match cached {
+        Some(known) => known,
         None => {
-            let claims = Rc::new(verify_signature(token, key)?);
+            let known = Rc::new(Token::new(&verify_signature(token, key)?, settings));
             if token.len() <= MAX_CACHED_TOKEN {
                 let mut entries = verified.entries.borrow_mut();
                 if entries.len() == VERIFIED_TOKENS {
                     entries.pop_front();
                 }
-                entries.push_back((token.to_owned(), claims.clone()));
+                entries.push_back((token.to_owned(), known.clone()));
             }
-            claims
+            known
         }
     };
     let checks = Checks {
@@ -331,8 +387,10 @@ fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
         issuer: settings.issuer.as_deref(),
         audience: settings.audience.as_deref(),
     };
-    check_claims(&claims, &checks)?;
-    Ok(claims)
+    // The same checks, in the same order, as `check_claims`.
+    check_times(known.exp, known.nbf, &checks)?;
+    known.issuer_audience?;
+    Ok(known)
 }
 
 /// Whether a remembered token is `token`. The signed part (header and
@@ -439,15 +497,8 @@ impl Plugin for Auth {
         for (_, header) in &settings.claim_headers {
             edits = edits.remove_header(header.as_str());
         }
-        for (claim, header) in &settings.claim_headers {
-            let value = match claims.as_ref().and_then(|c| c.get(claim)) {
-                Some(Value::String(s)) => s.clone(),
-                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-                _ => continue,
-            };
-            if is_valid_header_value(&value) {
-                edits = edits.set_header(header.as_str(), value);
-            }
+        for (header, value) in claims.iter().flat_map(|t| &t.headers) {
+            edits = edits.set_header(header.as_str(), value.as_str());
         }
         if settings.strip_credential {
             edits = match cred {

@@ -78,11 +78,25 @@ fn check_header(name: &str, value: Option<&str>) -> Result<(), String> {
 /// What `HeaderName::from_bytes` accepts: a token (RFC 9110), of any case,
 /// shorter than 64 KiB.
 fn valid_name(n: &str) -> bool {
-    !n.is_empty()
-        && n.len() < 1 << 16
-        && n.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !n.is_empty() && n.len() < 1 << 16 && n.bytes().all(|b| TOKEN[usize::from(b)])
 }
+
+/// Which bytes may appear in a token (RFC 9110 `tchar`).
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
+                    | b'`' | b'|' | b'~'
+            );
+        b += 1;
+    }
+    t
+};
 
 fn header_name(n: &str) -> Result<HeaderName, String> {
     HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}"))
@@ -141,7 +155,12 @@ pub fn apply_header_ops_to_map(map: &mut HeaderMap, ops: &[HeaderOp]) -> Result<
                 map.append(header_name(n)?, header_value(v)?);
             }
             HeaderOp::Remove(n) => {
-                map.remove(header_name(n)?);
+                // A lower-case name is looked up as it is; no `HeaderName` made.
+                if n.bytes().any(|b| b.is_ascii_uppercase()) {
+                    map.remove(header_name(n)?);
+                } else {
+                    map.remove(n.as_str());
+                }
             }
         }
     }
