@@ -282,14 +282,14 @@ pub async fn on_request(
                 Ok(resp) => return Ok((Flow::Respond(resp), None)),
                 Err(msg) => on_failure(plugin, malformed(plugin, msg))?,
             },
-            RequestAction::Continue(edits) => {
+            RequestAction::Continue(mut edits) => {
                 if let Some(pool) = &edits.pool
                     && !pool_exists(pool)
                 {
                     on_failure(plugin, malformed(plugin, format!("unknown pool {pool:?}")))?;
                     continue;
                 }
-                match convert::apply_request_edits_to_parts(parts, &edits) {
+                match convert::apply_request_edits_to_parts(parts, &mut edits) {
                     Ok(edited) => {
                         if edited {
                             buf_current = false;
@@ -414,13 +414,13 @@ pub async fn on_response(
                 continue;
             }
         };
-        if let Err(msg) = convert::apply_header_ops_to_map(&mut parts.headers, &edits.headers) {
-            on_failure(plugin, malformed(plugin, msg))?;
-            continue;
-        }
         if !edits.headers.is_empty() {
             buf_current = false;
             resp_head = None;
+        }
+        if let Err(msg) = convert::apply_header_ops_to_map(&mut parts.headers, edits.headers) {
+            on_failure(plugin, malformed(plugin, msg))?;
+            continue;
         }
         if let Some(new_body) = edits.body
             && had_body

@@ -408,7 +408,9 @@ fn same_token(known: &str, token: &str) -> bool {
     // then the signatures, compared next, line up.
     let (known_signed, known_sig) = known.as_bytes().split_at(signed_len);
     let (signed, sig) = token.as_bytes().split_at(signed_len);
-    known_sig.first() == sig.first() && words_eq(known_signed, signed) && words_eq_ct(known_sig, sig)
+    known_sig.first() == sig.first()
+        && words_eq(known_signed, signed)
+        && words_eq_ct(known_sig, sig)
 }
 
 /// `a == b` for slices of equal length, eight bytes at a time.
@@ -426,7 +428,9 @@ fn words_eq_ct(a: &[u8], b: &[u8]) -> bool {
         .iter()
         .zip(wb.remainder())
         .fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    let words = wa.zip(wb).fold(0u64, |acc, (x, y)| acc | (word(x) ^ word(y)));
+    let words = wa
+        .zip(wb)
+        .fold(0u64, |acc, (x, y)| acc | (word(x) ^ word(y)));
     (words | u64::from(tail)) == 0
 }
 

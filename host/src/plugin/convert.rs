@@ -90,8 +90,20 @@ static TOKEN: [bool; 256] = {
         t[b] = c.is_ascii_alphanumeric()
             || matches!(
                 c,
-                b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_'
-                    | b'`' | b'|' | b'~'
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
             );
         b += 1;
     }
@@ -144,20 +156,21 @@ fn apply_checked_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) 
 /// Applies header operations to a header map, after validating all of them:
 /// on error the map is unchanged. `set` replaces every field of the name
 /// (the first keeps its place), `append` adds one, `remove` drops them all.
-pub fn apply_header_ops_to_map(map: &mut HeaderMap, ops: &[HeaderOp]) -> Result<(), String> {
-    check_header_ops(ops)?;
+/// The values move into the map without a copy.
+pub fn apply_header_ops_to_map(map: &mut HeaderMap, ops: Vec<HeaderOp>) -> Result<(), String> {
+    check_header_ops(&ops)?;
     for op in ops {
         match op {
             HeaderOp::Set((n, v)) => {
-                map.insert(header_name(n)?, header_value(v)?);
+                map.insert(header_name(&n)?, header_value(v)?);
             }
             HeaderOp::Append((n, v)) => {
-                map.append(header_name(n)?, header_value(v)?);
+                map.append(header_name(&n)?, header_value(v)?);
             }
             HeaderOp::Remove(n) => {
                 // A lower-case name is looked up as it is; no `HeaderName` made.
                 if n.bytes().any(|b| b.is_ascii_uppercase()) {
-                    map.remove(header_name(n)?);
+                    map.remove(header_name(&n)?);
                 } else {
                     map.remove(n.as_str());
                 }
@@ -167,8 +180,8 @@ pub fn apply_header_ops_to_map(map: &mut HeaderMap, ops: &[HeaderOp]) -> Result<
     Ok(())
 }
 
-fn header_value(v: &str) -> Result<HeaderValue, String> {
-    HeaderValue::from_str(v).map_err(|_| format!("invalid header value {v:?}"))
+fn header_value(v: String) -> Result<HeaderValue, String> {
+    HeaderValue::from_maybe_shared(Bytes::from(v)).map_err(|e| format!("invalid header value: {e}"))
 }
 
 /// Applies header operations to a header list, after validating all of them.
@@ -182,7 +195,7 @@ pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> R
 /// request is unchanged. Returns whether anything was edited.
 pub fn apply_request_edits_to_parts(
     parts: &mut http::request::Parts,
-    edits: &RequestEdits,
+    edits: &mut RequestEdits,
 ) -> Result<bool, String> {
     check_header_ops(&edits.headers)?;
     if let Some(p) = &edits.path
@@ -201,8 +214,8 @@ pub fn apply_request_edits_to_parts(
         None
     };
     check_cache_variant(edits)?;
-    apply_header_ops_to_map(&mut parts.headers, &edits.headers)?;
     let edited = target.is_some() || !edits.headers.is_empty();
+    apply_header_ops_to_map(&mut parts.headers, std::mem::take(&mut edits.headers))?;
     if let Some(pq) = target {
         parts.uri = http::Uri::from(pq);
     }

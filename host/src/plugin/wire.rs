@@ -40,7 +40,15 @@ fn put_fields(buf: &mut Vec<u8>, fields: &HeaderMap) {
 /// Clears `buf` and writes the version and the `request` part.
 pub fn put_request(buf: &mut Vec<u8>, parts: &http::request::Parts, scheme: &str, host: &str) {
     buf.clear();
-    buf.reserve(256);
+    let fields: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| 8 + n.as_str().len() + v.len())
+        .sum();
+    let query = parts.uri.query().map_or(0, str::len);
+    // The tail (client facts or response head) fits in the spare 128 bytes
+    // unless the response has headers.
+    buf.reserve(64 + host.len() + parts.uri.path().len() + query + fields + 128);
     buf.push(LAYOUT);
     put_str(buf, parts.method.as_str().as_bytes());
     put_str(buf, scheme.as_bytes());
