@@ -180,6 +180,8 @@ impl AdminHandler {
             .map(|p| {
                 let mut entry = json!({
                     "name": p.name(),
+                    "abi": p.abi(),
+                    "hooks": p.hook_names(),
                     "calls": p.stats.calls.load(std::sync::atomic::Ordering::Relaxed),
                     "instantiations": p.stats.instantiations.load(std::sync::atomic::Ordering::Relaxed),
                     "failures": plugin_failures(p),

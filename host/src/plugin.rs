@@ -8,6 +8,7 @@ mod convert;
 mod engine;
 mod instance;
 mod load;
+mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::body::{Body, full};
 use crate::config::{OnError, PluginConfig};
 use crate::error::EdgeError;
 use bindings::{RequestAction, RequestHead};
+use instance::Bindings;
 
 /// Per-plugin settings are its validated config entry.
 pub type PluginSettings = PluginConfig;
@@ -108,9 +110,10 @@ pub struct ClientFacts {
     pub region: String,
 }
 
-/// The request head after the request phase, kept for the response phase.
+/// The request head after the request phase, kept for the response phase:
+/// the request part of a `brink:plugin@0.2.0` head buffer (layout 1).
 #[derive(Debug, Clone)]
-pub struct SeenRequest(RequestHead);
+pub struct SeenRequest(Vec<u8>);
 
 /// A canary version of a plugin and its share of requests.
 #[derive(Debug, Clone)]
@@ -215,8 +218,10 @@ fn malformed(plugin: &LoadedPlugin, message: String) -> PluginFailure {
     }
 }
 
-/// Runs the request phase of `chain`, in order. Edits are applied to `parts`;
-/// `pool_exists` checks a pool a plugin picks.
+/// Runs the request phase of `chain`, in order. Edits are applied to `parts`
+/// as each plugin returns them; `pool_exists` checks a pool a plugin picks.
+/// The [`SeenRequest`] is there when a plugin of the chain has a response
+/// phase and the request goes on.
 pub async fn on_request(
     chain: &[Arc<LoadedPlugin>],
     parts: &mut http::request::Parts,
@@ -228,19 +233,41 @@ pub async fn on_request(
     if chain.is_empty() {
         return Ok((Flow::Continue(Directives::default()), None));
     }
-    let mut head = convert::request_head(parts, scheme, host);
-    let mut changed = convert::Changed::default();
-    let info = bindings::ClientInfo {
-        ip: client.ip.clone(),
-        region: client.region.clone(),
-    };
+    // For 0.2.0 plugins: the head and client as one buffer, written on first
+    // use and again only after a plugin edited the request. `request_len` is
+    // the length of its request part.
+    let mut buf = Vec::new();
+    let mut request_len = 0;
+    let mut buf_current = false;
+    // For 0.1.0 plugins: the head as a record, made on first use and again
+    // after an edit.
+    let mut head: Option<RequestHead> = None;
+    let mut info: Option<bindings::ClientInfo> = None;
     let mut directives = Directives::default();
     for plugin in chain {
+        if !plugin.has_on_request() {
+            continue;
+        }
         let result = plugin
-            .call(&client.ip, async |b, store| {
-                b.brink_plugin_handler()
-                    .call_on_request(store, &head, &info)
-                    .await
+            .call(&client.ip, async |b, store| match b {
+                Bindings::V2(b) => {
+                    if !buf_current {
+                        request_len = wire::on_request(&mut buf, parts, scheme, host, client);
+                        buf_current = true;
+                    }
+                    b.brink_plugin_handler().call_on_request(store, &buf).await
+                }
+                Bindings::V1(b) => {
+                    let head =
+                        head.get_or_insert_with(|| convert::request_head(parts, scheme, host));
+                    let info = info.get_or_insert_with(|| bindings::ClientInfo {
+                        ip: client.ip.clone(),
+                        region: client.region.clone(),
+                    });
+                    b.brink_plugin_handler()
+                        .call_on_request(store, head, info)
+                        .await
+                }
             })
             .await;
         let action = match result {
@@ -252,20 +279,22 @@ pub async fn on_request(
         };
         match action {
             RequestAction::Respond(r) => match convert::early_response(r) {
-                Ok(resp) => return Ok((Flow::Respond(resp), Some(SeenRequest(head)))),
+                Ok(resp) => return Ok((Flow::Respond(resp), None)),
                 Err(msg) => on_failure(plugin, malformed(plugin, msg))?,
             },
-            RequestAction::Continue(edits) => {
+            RequestAction::Continue(mut edits) => {
                 if let Some(pool) = &edits.pool
                     && !pool_exists(pool)
                 {
                     on_failure(plugin, malformed(plugin, format!("unknown pool {pool:?}")))?;
                     continue;
                 }
-                match convert::apply_request_edits(&mut head, &edits) {
-                    Ok(c) => {
-                        changed.headers |= c.headers;
-                        changed.target |= c.target;
+                match convert::apply_request_edits_to_parts(parts, &mut edits) {
+                    Ok(edited) => {
+                        if edited {
+                            buf_current = false;
+                            head = None;
+                        }
                         if edits.pool.is_some() {
                             directives.pool = edits.pool;
                         }
@@ -281,8 +310,15 @@ pub async fn on_request(
             }
         }
     }
-    convert::write_request(&head, changed, parts).map_err(EdgeError::Internal)?;
-    Ok((Flow::Continue(directives), Some(SeenRequest(head))))
+    let seen = chain.iter().any(|p| p.has_on_response()).then(|| {
+        if buf_current {
+            buf.truncate(request_len);
+        } else {
+            wire::put_request(&mut buf, parts, scheme, host);
+        }
+        SeenRequest(buf)
+    });
+    Ok((Flow::Continue(directives), seen))
 }
 
 /// Whether a response's body may be shown to plugins: text, not encoded.
@@ -311,12 +347,13 @@ pub async fn on_response(
     client_ip: &str,
     resp: http::Response<Body>,
 ) -> Result<http::Response<Body>, EdgeError> {
-    if chain.is_empty() {
+    if !chain.iter().any(|p| p.has_on_response()) {
         return Ok(resp);
     }
     let (mut parts, body) = resp.into_parts();
     let limit = chain
         .iter()
+        .filter(|p| p.has_on_response())
         .map(|p| p.settings.response_body_limit)
         .max()
         .unwrap_or(0);
@@ -327,18 +364,47 @@ pub async fn on_response(
         },
         None => (None, Some(body)),
     };
-    let mut head = convert::response_head(&parts);
     let mut replaced = false;
+    // For 0.2.0 plugins: the request part as seen, then the response part,
+    // written again after a plugin edited the response headers.
+    let mut buf = Vec::new();
+    let mut buf_current = false;
+    // For 0.1.0 plugins: the heads as records.
+    let mut req_head: Option<RequestHead> = None;
+    let mut resp_head: Option<bindings::ResponseHead> = None;
     for plugin in chain.iter().rev() {
+        if !plugin.has_on_response() {
+            continue;
+        }
         let given: Option<&[u8]> = body_bytes
             .as_deref()
             .filter(|b| b.len() <= plugin.settings.response_body_limit);
         let had_body = given.is_some();
         let result = plugin
-            .call(client_ip, async |b, store| {
-                b.brink_plugin_handler()
-                    .call_on_response(store, &seen.0, &head, given)
-                    .await
+            .call(client_ip, async |b, store| match b {
+                Bindings::V2(b) => {
+                    if !buf_current {
+                        buf.clear();
+                        buf.extend_from_slice(&seen.0);
+                        wire::put_response(&mut buf, &parts);
+                        buf_current = true;
+                    }
+                    b.brink_plugin_handler()
+                        .call_on_response(store, &buf, given)
+                        .await
+                }
+                Bindings::V1(b) => {
+                    let req = match &mut req_head {
+                        Some(h) => h,
+                        None => req_head.insert(wire::read_request(&seen.0).ok_or_else(|| {
+                            wasmtime::Error::msg("the seen request is not in layout 1")
+                        })?),
+                    };
+                    let resp = resp_head.get_or_insert_with(|| convert::response_head(&parts));
+                    b.brink_plugin_handler()
+                        .call_on_response(store, req, resp, given)
+                        .await
+                }
             })
             .await;
         let edits = match result {
@@ -348,7 +414,11 @@ pub async fn on_response(
                 continue;
             }
         };
-        if let Err(msg) = convert::apply_header_ops(&mut head.headers, &edits.headers) {
+        if !edits.headers.is_empty() {
+            buf_current = false;
+            resp_head = None;
+        }
+        if let Err(msg) = convert::apply_header_ops_to_map(&mut parts.headers, edits.headers) {
             on_failure(plugin, malformed(plugin, msg))?;
             continue;
         }
@@ -358,9 +428,6 @@ pub async fn on_response(
             body_bytes = Some(Bytes::from(new_body));
             replaced = true;
         }
-    }
-    if convert::headers_differ(&head.headers, &parts.headers) {
-        parts.headers = convert::to_header_map(&head.headers).map_err(EdgeError::Internal)?;
     }
     if replaced {
         parts.headers.remove(http::header::CONTENT_LENGTH);

@@ -157,6 +157,68 @@ async fn auth_rejects_bad_tokens_and_forwards_claims_of_good_ones() {
 }
 
 #[tokio::test]
+async fn a_plugin_built_for_the_first_contract_still_runs_next_to_current_ones() {
+    let origin = EchoOrigin::start().await;
+    let plugins = format!(
+        "{}{AUTH}",
+        misbehaving("legacy", "fx_legacy", "response_body_limit = 65536")
+    );
+    let node = node(&[&origin], &plugins, &["legacy", "auth"]).await;
+    let now = brink::token::now_secs();
+    let good = token(
+        serde_json::json!({"sub": "u-7", "iss": "brink-test", "aud": "shop", "exp": now + 600}),
+    );
+    let bearer = format!("Bearer {good}");
+    let r = get_with(
+        &format!("{}/echo?a=1", edge_url(&node)),
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // The 0.1.0 plugin saw the request head and the client facts as records,
+    // and its edit reached the origin after the 0.2.0 plugin's.
+    let legacy = echoed_header(&r, "x-legacy").expect("x-legacy reached the origin");
+    assert!(
+        legacy.starts_with("GET 127.0.0.1/echo?a=1 from 127.0.0.1 in eu-west"),
+        "{legacy}"
+    );
+    assert_eq!(echoed_header(&r, "x-user-id").as_deref(), Some("u-7"));
+    // Its response phase ran too, with the request as the chain left it.
+    assert_eq!(r.header("x-legacy-status"), Some("200 /echo"));
+    let blocked = get_with(
+        &format!("{}/echo", edge_url(&node)),
+        &[("x-legacy-block", "1"), ("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(blocked.status, 403);
+    assert_eq!(blocked.text(), "legacy says no\n");
+
+    // auth (0.2.0) declares only on-request: two requests, two calls; the
+    // 0.1.0 plugin gets both hooks.
+    let status = admin_status(&node).await;
+    let by_name = |n: &str| {
+        status["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .cloned()
+            .unwrap()
+    };
+    let (auth, legacy) = (by_name("auth"), by_name("legacy"));
+    assert_eq!(auth["abi"], "0.2.0");
+    assert_eq!(auth["hooks"], serde_json::json!(["on-request"]));
+    assert_eq!(auth["calls"], 1, "the blocked request never reached auth");
+    assert_eq!(legacy["abi"], "0.1.0");
+    assert_eq!(
+        legacy["hooks"],
+        serde_json::json!(["on-request", "on-response"])
+    );
+    assert_eq!(legacy["calls"], 3, "two requests, one response phase");
+    node.shutdown().await;
+}
+
+#[tokio::test]
 async fn router_picks_pools_and_its_split_holds() {
     let a = EchoOrigin::named("a").await;
     let b = EchoOrigin::named("b").await;

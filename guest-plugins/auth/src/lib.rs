@@ -31,7 +31,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use brink_plugin_sdk::config::Memo;
 use brink_plugin_sdk::{
-    Action, Client, EarlyResponse, Edits, Level, Plugin, Request, config, host,
+    Action, Client, EarlyResponse, Edits, Hooks, Level, Plugin, Request, config, host,
     is_valid_header_name, is_valid_header_value,
 };
 use hmac::{Hmac, Mac};
@@ -143,23 +143,40 @@ pub fn verify_signature(token: &str, key: &Hmac<Sha256>) -> Result<Map<String, V
 /// Checks the claims of a token whose signature is good: `exp`, `nbf`
 /// (with leeway), `iss` and `aud`.
 pub fn check_claims(claims: &Map<String, Value>, checks: &Checks<'_>) -> Result<(), Failure> {
+    check_times(claim_time(claims, "exp"), claim_time(claims, "nbf"), checks)?;
+    check_issuer_audience(claims, checks)
+}
+
+/// A time claim (`exp`, `nbf`): a number of seconds, if present.
+fn claim_time(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Failure> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v.as_f64().map(Some).ok_or(Failure::Malformed),
+    }
+}
+
+/// The `exp` and `nbf` checks, with leeway.
+fn check_times(
+    exp: Result<Option<f64>, Failure>,
+    nbf: Result<Option<f64>, Failure>,
+    checks: &Checks<'_>,
+) -> Result<(), Failure> {
     let leeway = checks.leeway_secs as f64;
-    let time = |name: &str| -> Result<Option<f64>, Failure> {
-        match claims.get(name) {
-            None => Ok(None),
-            Some(v) => v.as_f64().map(Some).ok_or(Failure::Malformed),
-        }
-    };
-    if let Some(exp) = time("exp")?
+    if let Some(exp) = exp?
         && checks.now_secs >= exp + leeway
     {
         return Err(Failure::Expired);
     }
-    if let Some(nbf) = time("nbf")?
+    if let Some(nbf) = nbf?
         && checks.now_secs + leeway < nbf
     {
         return Err(Failure::NotYetValid);
     }
+    Ok(())
+}
+
+/// The `iss` and `aud` checks.
+fn check_issuer_audience(claims: &Map<String, Value>, checks: &Checks<'_>) -> Result<(), Failure> {
     if let Some(issuer) = checks.issuer
         && claims.get("iss").and_then(Value::as_str) != Some(issuer)
     {
@@ -253,17 +270,56 @@ fn load_settings() -> Settings {
     }
 }
 
-/// Tokens whose signature a warm instance has verified, with their claims.
-/// A token is text signed with the instance's (fixed) secret, so the same
-/// text always verifies the same way; the time, issuer and audience checks
-/// are still made on every request. Bounded: the oldest entry goes first.
+/// Tokens whose signature a warm instance has verified, with what their
+/// claims mean. A token is text signed with the instance's (fixed) secret, so
+/// the same text always verifies the same way; the time, issuer and audience
+/// checks are still made on every request. Bounded: the oldest entry goes
+/// first.
 #[derive(Default)]
 struct Verified {
-    entries: RefCell<VecDeque<(String, Claims)>>,
+    entries: RefCell<VecDeque<(String, Rc<Token>)>>,
 }
 
-/// The claims of a verified token, shared by the cache and the request.
-type Claims = Rc<Map<String, Value>>;
+/// A token whose signature is good, read once: its time claims, whether it
+/// passes the issuer and audience checks, and the claim headers it sets (the
+/// settings these depend on are fixed for the life of the instance). Only
+/// the time checks depend on the request.
+struct Token {
+    exp: Result<Option<f64>, Failure>,
+    nbf: Result<Option<f64>, Failure>,
+    issuer_audience: Result<(), Failure>,
+    /// `(header, value)` for each configured claim the token has.
+    headers: Vec<(String, String)>,
+}
+
+impl Token {
+    fn new(claims: &Map<String, Value>, settings: &Settings) -> Token {
+        let checks = Checks {
+            now_secs: 0.0,
+            leeway_secs: settings.leeway_secs,
+            issuer: settings.issuer.as_deref(),
+            audience: settings.audience.as_deref(),
+        };
+        let headers = settings
+            .claim_headers
+            .iter()
+            .filter_map(|(claim, header)| {
+                let value = match claims.get(claim)? {
+                    Value::String(s) => s.clone(),
+                    v @ (Value::Number(_) | Value::Bool(_)) => v.to_string(),
+                    _ => return None,
+                };
+                is_valid_header_value(&value).then(|| (header.clone(), value))
+            })
+            .collect();
+        Token {
+            exp: claim_time(claims, "exp"),
+            nbf: claim_time(claims, "nbf"),
+            issuer_audience: check_issuer_audience(claims, &checks),
+            headers,
+        }
+    }
+}
 
 /// Verified tokens kept per instance.
 const VERIFIED_TOKENS: usize = 64;
@@ -280,7 +336,7 @@ fn settings() -> Rc<Settings> {
     SETTINGS.with(|m| m.get(load_settings))
 }
 
-fn credential<'a>(req: &'a Request, cookie: &str) -> Option<Credential<'a>> {
+fn credential<'a>(req: &'a Request<'_>, cookie: &str) -> Option<Credential<'a>> {
     if let Some(auth) = req.header("authorization") {
         let auth = auth.trim();
         if let Some((scheme, token)) = auth.split_once(' ')
@@ -296,7 +352,7 @@ fn credential<'a>(req: &'a Request, cookie: &str) -> Option<Credential<'a>> {
         .map(|k| Credential::ApiKey(k.trim()))
 }
 
-fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
+fn check_jwt(token: &str, settings: &Settings) -> Result<Rc<Token>, Failure> {
     let Some(key) = &settings.key else {
         host::log(
             Level::Error,
@@ -310,19 +366,19 @@ fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
         .borrow()
         .iter()
         .find(|(t, _)| same_token(t, token))
-        .map(|(_, claims)| claims.clone());
-    let claims = match cached {
-        Some(claims) => claims,
+        .map(|(_, known)| known.clone());
+    let known = match cached {
+        Some(known) => known,
         None => {
-            let claims = Rc::new(verify_signature(token, key)?);
+            let known = Rc::new(Token::new(&verify_signature(token, key)?, settings));
             if token.len() <= MAX_CACHED_TOKEN {
                 let mut entries = verified.entries.borrow_mut();
                 if entries.len() == VERIFIED_TOKENS {
                     entries.pop_front();
                 }
-                entries.push_back((token.to_owned(), claims.clone()));
+                entries.push_back((token.to_owned(), known.clone()));
             }
-            claims
+            known
         }
     };
     let checks = Checks {
@@ -331,25 +387,55 @@ fn check_jwt(token: &str, settings: &Settings) -> Result<Claims, Failure> {
         issuer: settings.issuer.as_deref(),
         audience: settings.audience.as_deref(),
     };
-    check_claims(&claims, &checks)?;
-    Ok(claims)
+    // The same checks, in the same order, as `check_claims`.
+    check_times(known.exp, known.nbf, &checks)?;
+    known.issuer_audience?;
+    Ok(known)
 }
 
 /// Whether a remembered token is `token`. The signed part (header and
 /// claims) is compared as text; the signature, the secret part of the
 /// credential, in constant time, so response timing cannot reveal how much
-/// of a guessed signature matches a remembered one.
+/// of a guessed signature matches a remembered one. Both are compared eight
+/// bytes at a time (this runs on every request of a warm instance, and
+/// wasm's `memcmp` goes byte by byte).
 fn same_token(known: &str, token: &str) -> bool {
-    let (known_signed, known_sig) = known.rsplit_once('.').unwrap_or((known, ""));
-    let (signed, sig) = token.rsplit_once('.').unwrap_or((token, ""));
-    if known_signed != signed || known_sig.len() != sig.len() {
+    if known.len() != token.len() {
         return false;
     }
-    known_sig
-        .bytes()
-        .zip(sig.bytes())
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-        == 0
+    let signed_len = token.rfind('.').unwrap_or(token.len());
+    // Equal signed parts and a '.' (or the end) at the same place in both:
+    // then the signatures, compared next, line up.
+    let (known_signed, known_sig) = known.as_bytes().split_at(signed_len);
+    let (signed, sig) = token.as_bytes().split_at(signed_len);
+    known_sig.first() == sig.first()
+        && words_eq(known_signed, signed)
+        && words_eq_ct(known_sig, sig)
+}
+
+/// `a == b` for slices of equal length, eight bytes at a time.
+fn words_eq(a: &[u8], b: &[u8]) -> bool {
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = wa.remainder() == wb.remainder();
+    tail && wa.zip(wb).all(|(x, y)| word(x) == word(y))
+}
+
+/// `a == b` for slices of equal length, in time that depends only on the length.
+fn words_eq_ct(a: &[u8], b: &[u8]) -> bool {
+    let (wa, wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = wa
+        .remainder()
+        .iter()
+        .zip(wb.remainder())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    let words = wa
+        .zip(wb)
+        .fold(0u64, |acc, (x, y)| acc | (word(x) ^ word(y)));
+    (words | u64::from(tail)) == 0
+}
+
+fn word(chunk: &[u8]) -> u64 {
+    u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]))
 }
 
 /// The `Cookie` header edit that drops cookie `name` and keeps the others.
@@ -382,12 +468,14 @@ fn unauthorized(failure: Failure) -> Action {
 }
 
 impl Plugin for Auth {
+    const HOOKS: Hooks = Hooks::ON_REQUEST;
+
     fn on_request(req: &Request, _client: &Client) -> Action {
         let settings = settings();
         if settings
             .public_prefixes
             .iter()
-            .any(|p| req.path.starts_with(p.as_str()))
+            .any(|p| req.path().starts_with(p.as_str()))
         {
             return Action::default();
         }
@@ -413,15 +501,8 @@ impl Plugin for Auth {
         for (_, header) in &settings.claim_headers {
             edits = edits.remove_header(header.as_str());
         }
-        for (claim, header) in &settings.claim_headers {
-            let value = match claims.as_ref().and_then(|c| c.get(claim)) {
-                Some(Value::String(s)) => s.clone(),
-                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-                _ => continue,
-            };
-            if is_valid_header_value(&value) {
-                edits = edits.set_header(header.as_str(), value);
-            }
+        for (header, value) in claims.iter().flat_map(|t| &t.headers) {
+            edits = edits.set_header(header.as_str(), value.as_str());
         }
         if settings.strip_credential {
             edits = match cred {
@@ -461,7 +542,7 @@ mod tests {
         testing::set_now_ms(NOW * 1000);
     }
 
-    fn bearer(token: &str) -> Request {
+    fn bearer(token: &str) -> Request<'static> {
         Request::new("GET", "/api/orders").with_header("authorization", &format!("Bearer {token}"))
     }
 
@@ -481,8 +562,8 @@ mod tests {
         challenge.to_owned()
     }
 
-    fn forwarded(action: &Action, req: &Request) -> Request {
-        let mut out = req.clone();
+    fn forwarded(action: &Action, req: &Request) -> Request<'static> {
+        let mut out = req.clone().into_owned();
         out.apply(action.edits().expect("continue"));
         out
     }
@@ -643,6 +724,19 @@ mod tests {
         assert!(super::same_token(&token, &token));
         assert!(!super::same_token(&token, &forged));
         assert!(!super::same_token(&token, signed));
+        // Same length, the '.' elsewhere; one byte off at each place.
+        assert!(!super::same_token("aa.bbb", "aaa.bb"));
+        assert!(super::same_token("aa.bbb", "aa.bbb"));
+        assert!(super::same_token("nodots", "nodots"));
+        for i in 0..token.len() {
+            let mut b = token.clone().into_bytes();
+            b[i] = if b[i] == b'Q' { b'R' } else { b'Q' };
+            let other = String::from_utf8(b).unwrap();
+            assert!(!super::same_token(&token, &other), "byte {i}");
+        }
+        assert!(super::words_eq_ct(b"0123456789", b"0123456789"));
+        assert!(!super::words_eq_ct(b"0123456789", b"0123456780"));
+        assert!(!super::words_eq_ct(b"0123456789", b"1123456789"));
     }
 
     #[test]

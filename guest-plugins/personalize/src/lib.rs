@@ -106,35 +106,36 @@ fn personalised(path: &str) -> bool {
 /// The query with every `segment` parameter replaced by `segment=<segment>`
 /// (appended at the end); other parameters are kept as they were sent.
 pub fn with_segment_param(query: Option<&str>, segment: &str) -> String {
-    let mut parts: Vec<&str> = query
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| {
-            !p.is_empty()
-                && brink_plugin_sdk::percent_decode(p.split('=').next().unwrap_or("")) != "segment"
-        })
-        .collect();
-    let param = format!("segment={segment}");
-    parts.push(&param);
-    parts.join("&")
+    let query = query.unwrap_or("");
+    let mut out = String::with_capacity(query.len() + segment.len() + 9);
+    for p in query.split('&').filter(|p| {
+        !p.is_empty()
+            && brink_plugin_sdk::percent_decode(p.split('=').next().unwrap_or("")) != "segment"
+    }) {
+        out.push_str(p);
+        out.push('&');
+    }
+    out.push_str("segment=");
+    out.push_str(segment);
+    out
 }
 
 impl Plugin for Personalize {
     fn on_request(req: &Request, client: &Client) -> Action {
-        if !personalised(&req.path) {
+        if !personalised(req.path()) {
             return Action::default();
         }
-        let seg = segment(req, &client.region);
+        let seg = segment(req, client.region());
         Action::Continue(
             Edits::new()
                 .set_header("x-segment", seg.as_str())
-                .query(with_segment_param(req.query.as_deref(), &seg))
+                .query(with_segment_param(req.query(), &seg))
                 .cache_variant(seg),
         )
     }
 
     fn on_response(req: &Request, _resp: &Response, body: Option<&[u8]>) -> ResponseEdits {
-        if !personalised(&req.path) {
+        if !personalised(req.path()) {
             return ResponseEdits::default();
         }
         let seg = match req.header("x-segment").and_then(sanitize) {
@@ -231,7 +232,7 @@ mod tests {
         let mut out = req.clone();
         out.apply(edits);
         assert_eq!(out.header("x-segment"), Some("gold"));
-        assert_eq!(out.query.as_deref(), Some("x=1&Segment=y&segment=gold"));
+        assert_eq!(out.query(), Some("x=1&Segment=y&segment=gold"));
         assert_eq!(out.query_param("segment").as_deref(), Some("gold"));
 
         let other = Request::new("GET", "/products/1").with_header("x-user-tier", "gold");

@@ -55,7 +55,7 @@ use std::rc::Rc;
 
 use brink_plugin_sdk::config::Memo;
 use brink_plugin_sdk::{
-    Action, Client, EarlyResponse, Edits, Level, Plugin, Request, config, host,
+    Action, Client, EarlyResponse, Edits, Hooks, Level, Plugin, Request, config, host,
 };
 use regex::Regex;
 use regex_syntax::hir::{Hir, HirKind, Look};
@@ -319,10 +319,10 @@ pub fn in_split(id: &str, percent: u64) -> bool {
 
 fn matches(cond: &Cond, req: &Request, client: &Client) -> bool {
     match cond {
-        Cond::PathPrefix(p) => req.path.starts_with(p.as_str()),
-        Cond::PathRegex(re) => re.is_match(&req.path),
-        Cond::Host(h) => req.host.eq_ignore_ascii_case(h),
-        Cond::Method(m) => req.method.eq_ignore_ascii_case(m),
+        Cond::PathPrefix(p) => req.path().starts_with(p.as_str()),
+        Cond::PathRegex(re) => re.is_match(req.path()),
+        Cond::Host(h) => req.host().eq_ignore_ascii_case(h),
+        Cond::Method(m) => req.method().eq_ignore_ascii_case(m),
         Cond::Header(n, v) => match v {
             Some(v) => req.header_all(n).any(|x| x.trim() == v),
             None => req.header(n).is_some(),
@@ -332,10 +332,10 @@ fn matches(cond: &Cond, req: &Request, client: &Client) -> bool {
             (found, None) => found.is_some(),
             (None, Some(_)) => false,
         },
-        Cond::Region(r) => client.region == *r,
+        Cond::Region(r) => client.region() == *r,
         Cond::Split { percent, key } => match req.header(key) {
             Some(id) => in_split(id, *percent),
-            None if !client.ip.is_empty() => in_split(&client.ip, *percent),
+            None if !client.ip().is_empty() => in_split(client.ip(), *percent),
             None => in_split(&host::client_ip(), *percent),
         },
     }
@@ -360,8 +360,8 @@ pub fn route(rules: &[Rule], req: &Request, client: &Client) -> Action {
     if let Some(r) = &rule.redirect {
         let mut location = r.target.clone();
         if r.append_path && location.ends_with('/') {
-            location.push_str(req.path.trim_start_matches('/'));
-            if let Some(q) = req.query.as_deref().filter(|q| !q.is_empty()) {
+            location.push_str(req.path().trim_start_matches('/'));
+            if let Some(q) = req.query().filter(|q| !q.is_empty()) {
                 location.push('?');
                 location.push_str(q);
             }
@@ -374,12 +374,12 @@ pub fn route(rules: &[Rule], req: &Request, client: &Client) -> Action {
     }
     let new_path = match &rule.rewrite {
         Some(Rewrite::Prefix { from, to }) => req
-            .path
+            .path()
             .strip_prefix(from.as_str())
             .map(|rest| format!("{to}{rest}")),
         Some(Rewrite::Regex { re, template }) => re
             .regex()
-            .map(|re| re.replace(&req.path, template.as_str()).into_owned()),
+            .map(|re| re.replace(req.path(), template.as_str()).into_owned()),
         Some(Rewrite::Literal(p)) => Some(p.clone()),
         None => None,
     };
@@ -417,6 +417,8 @@ fn rules() -> Rc<Compiled> {
 }
 
 impl Plugin for Router {
+    const HOOKS: Hooks = Hooks::ON_REQUEST;
+
     fn on_request(req: &Request, client: &Client) -> Action {
         match &*rules() {
             Ok(rules) => route(rules, req, client),
@@ -439,7 +441,7 @@ mod tests {
         Router::on_request(req, &Client::new("198.51.100.7", region))
     }
 
-    fn get(target: &str) -> Request {
+    fn get(target: &str) -> Request<'static> {
         Request::new("GET", target).with_host("shop.test")
     }
 

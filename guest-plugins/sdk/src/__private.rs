@@ -9,7 +9,7 @@ pub use wit_bindgen;
 pub mod bindings {
     wit_bindgen::generate!({
         world: "plugin",
-        path: "../../wit",
+        path: "../../wit/v0.2",
         pub_export_macro: true,
         export_macro_name: "__brink_export_bindings",
         runtime_path: "::brink_plugin_sdk::__private::wit_bindgen::rt",
@@ -18,23 +18,12 @@ pub mod bindings {
 
 pub use bindings::__brink_export_bindings as export_bindings;
 pub use bindings::brink::plugin::types::{
-    ClientInfo, EarlyResponse as WitEarlyResponse, HeaderOp as WitHeaderOp, RequestAction,
-    RequestEdits as WitRequestEdits, RequestHead, ResponseEdits as WitResponseEdits, ResponseHead,
+    EarlyResponse as WitEarlyResponse, HeaderOp as WitHeaderOp, RequestAction,
+    RequestEdits as WitRequestEdits, ResponseEdits as WitResponseEdits,
 };
-pub use bindings::exports::brink::plugin::handler::Guest;
+pub use bindings::exports::brink::plugin::handler::{Guest, Hooks as WitHooks};
 
-use crate::{Action, Client, HeaderOp, Plugin, Request, Response};
-
-fn request(r: RequestHead) -> Request {
-    Request {
-        method: r.method,
-        scheme: r.scheme,
-        host: r.host,
-        path: r.path,
-        query: r.query,
-        headers: r.headers,
-    }
-}
+use crate::{Action, HeaderOp, Plugin, wire};
 
 fn header_ops(ops: Vec<HeaderOp>) -> Vec<WitHeaderOp> {
     ops.into_iter()
@@ -46,13 +35,21 @@ fn header_ops(ops: Vec<HeaderOp>) -> Vec<WitHeaderOp> {
         .collect()
 }
 
+/// `handler.hooks` for plugin `P`.
+pub fn hooks<P: Plugin>() -> WitHooks {
+    let mut hooks = WitHooks::empty();
+    if P::HOOKS.on_request {
+        hooks |= WitHooks::ON_REQUEST;
+    }
+    if P::HOOKS.on_response {
+        hooks |= WitHooks::ON_RESPONSE;
+    }
+    hooks
+}
+
 /// `handler.on-request` for plugin `P`.
-pub fn on_request<P: Plugin>(req: RequestHead, client: ClientInfo) -> RequestAction {
-    let req = request(req);
-    let client = Client {
-        ip: client.ip,
-        region: client.region,
-    };
+pub fn on_request<P: Plugin>(head: Vec<u8>) -> RequestAction {
+    let (req, client) = wire::on_request(&head);
     match P::on_request(&req, &client) {
         Action::Continue(e) => RequestAction::Continue(WitRequestEdits {
             headers: header_ops(e.headers),
@@ -71,16 +68,8 @@ pub fn on_request<P: Plugin>(req: RequestHead, client: ClientInfo) -> RequestAct
 }
 
 /// `handler.on-response` for plugin `P`.
-pub fn on_response<P: Plugin>(
-    req: RequestHead,
-    resp: ResponseHead,
-    body: Option<Vec<u8>>,
-) -> WitResponseEdits {
-    let req = request(req);
-    let resp = Response {
-        status: resp.status,
-        headers: resp.headers,
-    };
+pub fn on_response<P: Plugin>(head: Vec<u8>, body: Option<Vec<u8>>) -> WitResponseEdits {
+    let (req, resp) = wire::on_response(&head);
     let edits = P::on_response(&req, &resp, body.as_deref());
     WitResponseEdits {
         headers: header_ops(edits.headers),

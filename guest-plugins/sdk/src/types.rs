@@ -2,65 +2,229 @@
 
 use std::borrow::Cow;
 
-/// The request as a plugin sees it (after earlier plugins in the chain edited it).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Request {
-    /// Method, upper case (`GET`, `POST`, ...).
-    pub method: String,
-    /// `http` or `https`: how the client reached the edge.
-    pub scheme: String,
-    /// Host the client asked for, without the port.
-    pub host: String,
-    /// Path, starting with `/`, percent-encoded as received.
-    pub path: String,
-    /// Query string without the leading `?`, if any.
-    pub query: Option<String>,
-    /// Header fields, names in lower case, in the order received.
-    pub headers: Vec<(String, String)>,
+use crate::wire;
+
+/// Header fields in the host's wire layout (`wit/v0.2/plugin.wit`): each
+/// field a length-prefixed name and value. Borrowed from the host's buffer
+/// when a plugin runs, owned when a test builds a [`Request`] or
+/// [`Response`]. Lookups walk the fields without copying them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Fields<'a> {
+    raw: Cow<'a, [u8]>,
 }
 
-impl Request {
+impl<'a> Fields<'a> {
+    /// Fields over a `fields` block's entries (without its length prefix).
+    pub(crate) fn borrowed(raw: &'a [u8]) -> Self {
+        Fields {
+            raw: Cow::Borrowed(raw),
+        }
+    }
+
+    /// Every field as `(name, value)`, in order.
+    pub fn iter(&self) -> FieldsIter<'_> {
+        FieldsIter { rest: &self.raw }
+    }
+
+    /// The value of the first field with this name (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let mut rest: &[u8] = &self.raw;
+        while !rest.is_empty() {
+            let n = wire::take_bytes(&mut rest);
+            let v = wire::take_bytes(&mut rest);
+            if n.eq_ignore_ascii_case(name.as_bytes()) {
+                return Some(wire::text(v));
+            }
+        }
+        None
+    }
+
+    /// The values of every field with this name (case-insensitive), in order.
+    pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        let mut rest: &'s [u8] = &self.raw;
+        std::iter::from_fn(move || {
+            while !rest.is_empty() {
+                let n = wire::take_bytes(&mut rest);
+                let v = wire::take_bytes(&mut rest);
+                if n.eq_ignore_ascii_case(name.as_bytes()) {
+                    return Some(wire::text(v));
+                }
+            }
+            None
+        })
+    }
+
+    /// The number of fields.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// True when there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// Adds a field (the name is lower-cased).
+    pub fn push(&mut self, name: &str, value: &str) {
+        let raw = self.raw.to_mut();
+        wire::put_str(raw, &name.to_ascii_lowercase());
+        wire::put_str(raw, value);
+    }
+
+    /// The fields as owned `(name, value)` pairs.
+    pub fn to_vec(&self) -> Vec<(String, String)> {
+        self.iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// Replaces the fields with these pairs.
+    fn set_all(&mut self, fields: &[(String, String)]) {
+        let mut raw = Vec::new();
+        for (n, v) in fields {
+            wire::put_str(&mut raw, n);
+            wire::put_str(&mut raw, v);
+        }
+        self.raw = Cow::Owned(raw);
+    }
+
+    /// Fields that own their bytes.
+    pub fn into_owned(self) -> Fields<'static> {
+        Fields {
+            raw: Cow::Owned(self.raw.into_owned()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Fields<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'f> IntoIterator for &'f Fields<'_> {
+    type Item = (&'f str, &'f str);
+    type IntoIter = FieldsIter<'f>;
+
+    fn into_iter(self) -> FieldsIter<'f> {
+        self.iter()
+    }
+}
+
+/// An iterator over [`Fields`], yielding `(name, value)`.
+#[derive(Clone, Debug)]
+pub struct FieldsIter<'f> {
+    rest: &'f [u8],
+}
+
+impl<'f> Iterator for FieldsIter<'f> {
+    type Item = (&'f str, &'f str);
+
+    fn next(&mut self) -> Option<(&'f str, &'f str)> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let n = wire::take_bytes(&mut self.rest);
+        let v = wire::take_bytes(&mut self.rest);
+        Some((wire::text(n), wire::text(v)))
+    }
+}
+
+/// The request as a plugin sees it (after earlier plugins in the chain edited
+/// it). While a plugin runs, every part borrows from the buffer the host
+/// passed in: reading it copies nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub(crate) method: Cow<'a, str>,
+    pub(crate) scheme: Cow<'a, str>,
+    pub(crate) host: Cow<'a, str>,
+    pub(crate) path: Cow<'a, str>,
+    pub(crate) query: Option<Cow<'a, str>>,
+    pub(crate) headers: Fields<'a>,
+}
+
+impl Request<'static> {
     /// A request with this method and target (`/path` or `/path?query`),
     /// scheme `https`, host `localhost` and no headers; for tests.
     pub fn new(method: &str, target: &str) -> Self {
         let (path, query) = match target.split_once('?') {
-            Some((p, q)) => (p, Some(q.to_owned())),
+            Some((p, q)) => (p, Some(Cow::Owned(q.to_owned()))),
             None => (target, None),
         };
         Request {
-            method: method.to_owned(),
-            scheme: "https".to_owned(),
-            host: "localhost".to_owned(),
-            path: path.to_owned(),
+            method: Cow::Owned(method.to_owned()),
+            scheme: Cow::Borrowed("https"),
+            host: Cow::Borrowed("localhost"),
+            path: Cow::Owned(path.to_owned()),
             query,
-            headers: Vec::new(),
+            headers: Fields::default(),
         }
     }
+}
 
+impl<'a> Request<'a> {
     /// Builder: adds a header field (the name is lower-cased).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers.push(name, value);
         self
     }
 
     /// Builder: sets the host.
     pub fn with_host(mut self, host: &str) -> Self {
-        self.host = host.to_owned();
+        self.host = Cow::Owned(host.to_owned());
         self
+    }
+
+    /// Builder: sets the scheme (`http` or `https`).
+    pub fn with_scheme(mut self, scheme: &str) -> Self {
+        self.scheme = Cow::Owned(scheme.to_owned());
+        self
+    }
+
+    /// Method, upper case (`GET`, `POST`, ...).
+    pub fn method(&self) -> &str {
+        &self.method
+    }
+
+    /// `http` or `https`: how the client reached the edge.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// Host the client asked for, without the port.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// Path, starting with `/`, percent-encoded as received.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Query string without the leading `?`, if any.
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+
+    /// Every header field as `(name, value)`, names in lower case, in the
+    /// order received.
+    pub fn headers(&self) -> FieldsIter<'_> {
+        self.headers.iter()
+    }
+
+    /// The header fields.
+    pub fn fields(&self) -> &Fields<'a> {
+        &self.headers
     }
 
     /// The value of the first header field with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        find_header(&self.headers, name)
+        self.headers.get(name)
     }
 
     /// The values of every header field with this name (case-insensitive), in order.
-    pub fn header_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+    pub fn header_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
+        self.headers.get_all(name)
     }
 
     /// Every cookie as `(name, value)`, from all `Cookie` header fields, in order.
@@ -75,8 +239,7 @@ impl Request {
 
     /// The query's `(name, value)` pairs, percent-decoded (`+` is a space), in order.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
-        self.query
-            .as_deref()
+        self.query()
             .map(|q| {
                 query_pairs(q)
                     .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -88,7 +251,7 @@ impl Request {
     /// The decoded value of the first query parameter with this (decoded) name.
     /// A parameter without `=` has the value `""`.
     pub fn query_param(&self, name: &str) -> Option<String> {
-        query_pairs(self.query.as_deref()?)
+        query_pairs(self.query()?)
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     }
@@ -96,67 +259,98 @@ impl Request {
     /// Applies request edits the way the host does (header operations in order,
     /// then path and query); for tests and for plugins that chain their own logic.
     pub fn apply(&mut self, edits: &Edits) {
-        apply_header_ops(&mut self.headers, &edits.headers);
+        if !edits.headers.is_empty() {
+            let mut headers = self.headers.to_vec();
+            apply_header_ops(&mut headers, &edits.headers);
+            self.headers.set_all(&headers);
+        }
         if let Some(path) = &edits.path {
-            self.path.clone_from(path);
+            self.path = Cow::Owned(path.clone());
         }
         if let Some(query) = &edits.query {
             self.query = if query.is_empty() {
                 None
             } else {
-                Some(query.clone())
+                Some(Cow::Owned(query.clone()))
             };
+        }
+    }
+
+    /// A copy that owns its data (outlives the host's buffer).
+    pub fn into_owned(self) -> Request<'static> {
+        Request {
+            method: Cow::Owned(self.method.into_owned()),
+            scheme: Cow::Owned(self.scheme.into_owned()),
+            host: Cow::Owned(self.host.into_owned()),
+            path: Cow::Owned(self.path.into_owned()),
+            query: self.query.map(|q| Cow::Owned(q.into_owned())),
+            headers: self.headers.into_owned(),
         }
     }
 }
 
 /// Facts about the client and the edge node that received the request.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Client {
-    /// The client's IP address as text (IPv4 or IPv6).
-    pub ip: String,
-    /// The region the client is attributed to.
-    pub region: String,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Client<'a> {
+    ip: &'a str,
+    region: &'a str,
 }
 
-impl Client {
+impl<'a> Client<'a> {
     /// A client with this IP address and region.
-    pub fn new(ip: &str, region: &str) -> Self {
-        Client {
-            ip: ip.to_owned(),
-            region: region.to_owned(),
-        }
+    pub fn new(ip: &'a str, region: &'a str) -> Self {
+        Client { ip, region }
+    }
+
+    /// The client's IP address as text (IPv4 or IPv6).
+    pub fn ip(&self) -> &'a str {
+        self.ip
+    }
+
+    /// The region the client is attributed to.
+    pub fn region(&self) -> &'a str {
+        self.region
     }
 }
 
-/// The response head as a plugin sees it in `on_response`.
+/// The response head as a plugin sees it in `on_response`; its headers
+/// borrow from the host's buffer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Response {
-    /// HTTP status code.
-    pub status: u16,
-    /// Header fields, names in lower case.
-    pub headers: Vec<(String, String)>,
+pub struct Response<'a> {
+    pub(crate) status: u16,
+    pub(crate) headers: Fields<'a>,
 }
 
-impl Response {
+impl Response<'static> {
     /// A response with this status and no headers.
     pub fn new(status: u16) -> Self {
         Response {
             status,
-            headers: Vec::new(),
+            headers: Fields::default(),
         }
     }
+}
 
+impl<'a> Response<'a> {
     /// Builder: adds a header field (the name is lower-cased).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers.push(name, value);
         self
+    }
+
+    /// HTTP status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// Every header field as `(name, value)`, names in lower case.
+    pub fn headers(&self) -> FieldsIter<'_> {
+        self.headers.iter()
     }
 
     /// The value of the first header field with this name (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        find_header(&self.headers, name)
+        self.headers.get(name)
     }
 }
 
@@ -528,9 +722,13 @@ mod tests {
             .path("/b")
             .query("");
         req.apply(&edits);
-        assert_eq!(req.headers, [("x-two".to_owned(), "9".to_owned())]);
-        assert_eq!(req.path, "/b");
-        assert_eq!(req.query, None);
+        assert_eq!(
+            req.fields().to_vec(),
+            [("x-two".to_owned(), "9".to_owned())]
+        );
+        assert_eq!(req.headers().collect::<Vec<_>>(), [("x-two", "9")]);
+        assert_eq!(req.path(), "/b");
+        assert_eq!(req.query(), None);
         assert!(Edits::new().is_empty());
         assert!(!edits.is_empty());
     }

@@ -1,5 +1,6 @@
-//! The generated bindings of `wit/plugin.wit` and the host side of its
-//! imports. Nothing outside `plugin/` sees these types.
+//! The generated bindings of both contract versions (`wit/plugin.wit`,
+//! `brink:plugin@0.1.0`, and `wit/v0.2/plugin.wit`, `brink:plugin@0.2.0`) and
+//! the host side of their imports. Nothing outside `plugin/` sees these types.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,19 +9,36 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-wasmtime::component::bindgen!({
-    world: "plugin",
-    path: "../wit",
-    // Calls into plugins are async so a plugin that runs long yields to the
-    // executor at every epoch tick instead of holding a worker thread; the
-    // host imports are plain functions.
-    exports: { default: async },
-});
+/// `brink:plugin@0.1.0`: the request and response heads as records.
+pub mod v1 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "../wit",
+        // Calls into plugins are async so a plugin that runs long yields to the
+        // executor at every epoch tick instead of holding a worker thread; the
+        // host imports are plain functions.
+        exports: { default: async },
+    });
+}
 
-pub use self::brink::plugin::host::Level;
-pub use self::brink::plugin::types::{
+/// `brink:plugin@0.2.0`: the heads as one byte buffer (see [`super::wire`]);
+/// the result records are the same shapes as 0.1.0's, so they share its Rust
+/// types (and the validation in `convert`).
+pub mod v2 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "../wit/v0.2",
+        exports: { default: async },
+        with: {
+            "brink:plugin/types@0.2.0": super::v1::brink::plugin::types,
+        },
+    });
+}
+
+pub use self::v1::brink::plugin::types::{
     ClientInfo, EarlyResponse, HeaderOp, RequestAction, RequestEdits, RequestHead, ResponseHead,
 };
+pub use self::v2::exports::brink::plugin::handler::Hooks;
 
 /// What a plugin may learn from the host, fixed per plugin and generation.
 #[derive(Debug)]
@@ -76,23 +94,49 @@ impl WasiView for HostState {
     }
 }
 
-impl self::brink::plugin::types::Host for HostState {}
-
-impl self::brink::plugin::host::Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
+/// The host functions, shared by both versions of the `host` interface.
+impl HostState {
+    fn log_line(&self, level: tracing::Level, message: &str) {
         let plugin = &*self.facts.name;
         let message: String = message.chars().take(2048).collect();
         match level {
-            Level::Trace => tracing::trace!(target: "brink::plugin", plugin, "{message}"),
-            Level::Debug => tracing::debug!(target: "brink::plugin", plugin, "{message}"),
-            Level::Info => tracing::info!(target: "brink::plugin", plugin, "{message}"),
-            Level::Warn => tracing::warn!(target: "brink::plugin", plugin, "{message}"),
-            Level::Error => tracing::error!(target: "brink::plugin", plugin, "{message}"),
+            tracing::Level::TRACE => tracing::trace!(target: "brink::plugin", plugin, "{message}"),
+            tracing::Level::DEBUG => tracing::debug!(target: "brink::plugin", plugin, "{message}"),
+            tracing::Level::INFO => tracing::info!(target: "brink::plugin", plugin, "{message}"),
+            tracing::Level::WARN => tracing::warn!(target: "brink::plugin", plugin, "{message}"),
+            tracing::Level::ERROR => tracing::error!(target: "brink::plugin", plugin, "{message}"),
         }
     }
 
+    fn config_value(&self, key: &str) -> Option<String> {
+        self.facts.config.get(key).cloned()
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl v1::brink::plugin::types::Host for HostState {}
+
+impl v1::brink::plugin::host::Host for HostState {
+    fn log(&mut self, level: v1::brink::plugin::host::Level, message: String) {
+        use v1::brink::plugin::host::Level;
+        let level = match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        self.log_line(level, &message);
+    }
+
     fn config_get(&mut self, key: String) -> Option<String> {
-        self.facts.config.get(&key).cloned()
+        self.config_value(&key)
     }
 
     fn client_ip(&mut self) -> String {
@@ -108,9 +152,40 @@ impl self::brink::plugin::host::Host for HostState {
     }
 
     fn now_ms(&mut self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        now_ms()
+    }
+}
+
+impl v2::brink::plugin::host::Host for HostState {
+    fn log(&mut self, level: v2::brink::plugin::host::Level, message: String) {
+        use v2::brink::plugin::host::Level;
+        let level = match level {
+            Level::Trace => tracing::Level::TRACE,
+            Level::Debug => tracing::Level::DEBUG,
+            Level::Info => tracing::Level::INFO,
+            Level::Warn => tracing::Level::WARN,
+            Level::Error => tracing::Level::ERROR,
+        };
+        self.log_line(level, &message);
+    }
+
+    fn config_get(&mut self, key: String) -> Option<String> {
+        self.config_value(&key)
+    }
+
+    fn client_ip(&mut self) -> String {
+        self.client_ip.clone()
+    }
+
+    fn node_name(&mut self) -> String {
+        self.facts.node_name.clone()
+    }
+
+    fn node_region(&mut self) -> String {
+        self.facts.node_region.clone()
+    }
+
+    fn now_ms(&mut self) -> u64 {
+        now_ms()
     }
 }

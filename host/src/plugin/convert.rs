@@ -12,11 +12,17 @@ use crate::body::{Body, full};
 const MAX_EARLY_BODY: usize = 1024 * 1024;
 
 /// Headers a plugin may not set: they frame the message.
-fn forbidden(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "upgrade" | "te"
-    )
+fn forbidden(name: &str) -> bool {
+    [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+    ]
+    .iter()
+    .any(|f| name.eq_ignore_ascii_case(f))
 }
 
 /// The request head as plugins see it.
@@ -51,16 +57,67 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn check_header(name: &str, value: Option<&str>) -> Result<HeaderName, String> {
-    let n = HeaderName::from_bytes(name.as_bytes())
-        .map_err(|_| format!("invalid header name {name:?}"))?;
-    if forbidden(&n) {
-        return Err(format!("plugins may not set {n}"));
+/// Checks a header a plugin asks for, without making a `HeaderName` or a
+/// `HeaderValue` of it (that is done once, when it is applied).
+fn check_header(name: &str, value: Option<&str>) -> Result<(), String> {
+    if !valid_name(name) {
+        return Err(format!("invalid header name {name:?}"));
     }
-    if let Some(v) = value {
-        HeaderValue::from_str(v).map_err(|_| format!("invalid value for header {n}: {v:?}"))?;
+    if forbidden(name) {
+        return Err(format!("plugins may not set {}", name.to_ascii_lowercase()));
     }
-    Ok(n)
+    if let Some(v) = value
+        && !valid_value(v)
+    {
+        let n = name.to_ascii_lowercase();
+        return Err(format!("invalid value for header {n}: {v:?}"));
+    }
+    Ok(())
+}
+
+/// What `HeaderName::from_bytes` accepts: a token (RFC 9110), of any case,
+/// shorter than 64 KiB.
+fn valid_name(n: &str) -> bool {
+    !n.is_empty() && n.len() < 1 << 16 && n.bytes().all(|b| TOKEN[usize::from(b)])
+}
+
+/// Which bytes may appear in a token (RFC 9110 `tchar`).
+static TOKEN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        b += 1;
+    }
+    t
+};
+
+fn header_name(n: &str) -> Result<HeaderName, String> {
+    HeaderName::from_bytes(n.as_bytes()).map_err(|_| format!("invalid header name {n:?}"))
+}
+
+/// What `HeaderValue::from_str` accepts (visible ASCII, obs-text, spaces and
+/// tabs), checked without making one.
+fn valid_value(v: &str) -> bool {
+    v.bytes().all(|b| (b >= 32 && b != 127) || b == b'\t')
 }
 
 /// Checks every header operation; nothing is applied.
@@ -96,6 +153,37 @@ fn apply_checked_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) 
     }
 }
 
+/// Applies header operations to a header map, after validating all of them:
+/// on error the map is unchanged. `set` replaces every field of the name
+/// (the first keeps its place), `append` adds one, `remove` drops them all.
+/// The values move into the map without a copy.
+pub fn apply_header_ops_to_map(map: &mut HeaderMap, ops: Vec<HeaderOp>) -> Result<(), String> {
+    check_header_ops(&ops)?;
+    for op in ops {
+        match op {
+            HeaderOp::Set((n, v)) => {
+                map.insert(header_name(&n)?, header_value(v)?);
+            }
+            HeaderOp::Append((n, v)) => {
+                map.append(header_name(&n)?, header_value(v)?);
+            }
+            HeaderOp::Remove(n) => {
+                // A lower-case name is looked up as it is; no `HeaderName` made.
+                if n.bytes().any(|b| b.is_ascii_uppercase()) {
+                    map.remove(header_name(&n)?);
+                } else {
+                    map.remove(n.as_str());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn header_value(v: String) -> Result<HeaderValue, String> {
+    HeaderValue::from_maybe_shared(Bytes::from(v)).map_err(|e| format!("invalid header value: {e}"))
+}
+
 /// Applies header operations to a header list, after validating all of them.
 pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> Result<(), String> {
     check_header_ops(ops)?;
@@ -103,53 +191,44 @@ pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> R
     Ok(())
 }
 
-/// What [`apply_request_edits`] changed in the working head.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Changed {
-    /// Header operations were applied.
-    pub headers: bool,
-    /// The path or the query was replaced.
-    pub target: bool,
-}
-
-/// Applies a plugin's request edits to the working head; on error the head is
-/// unchanged. Everything is validated before anything is applied, so no copy
-/// of the head is needed.
-pub fn apply_request_edits(
-    head: &mut RequestHead,
-    edits: &RequestEdits,
-) -> Result<Changed, String> {
+/// Applies a plugin's request edits to the request itself; on error the
+/// request is unchanged. Returns whether anything was edited.
+pub fn apply_request_edits_to_parts(
+    parts: &mut http::request::Parts,
+    edits: &mut RequestEdits,
+) -> Result<bool, String> {
     check_header_ops(&edits.headers)?;
     if let Some(p) = &edits.path
         && !p.starts_with('/')
     {
         return Err(format!("path must start with '/': {p:?}"));
     }
-    let target = edits.path.is_some() || edits.query.is_some();
-    if target {
-        let path = edits.path.as_deref().unwrap_or(&head.path);
+    let target = if edits.path.is_some() || edits.query.is_some() {
+        let path = edits.path.as_deref().unwrap_or(parts.uri.path());
         let query = match &edits.query {
             Some(q) => Some(q.as_str()).filter(|q| !q.is_empty()),
-            None => head.query.as_deref(),
+            None => parts.uri.query(),
         };
-        path_and_query(path, query)?;
+        Some(path_and_query(path, query)?)
+    } else {
+        None
+    };
+    check_cache_variant(edits)?;
+    let edited = target.is_some() || !edits.headers.is_empty();
+    apply_header_ops_to_map(&mut parts.headers, std::mem::take(&mut edits.headers))?;
+    if let Some(pq) = target {
+        parts.uri = http::Uri::from(pq);
     }
+    Ok(edited)
+}
+
+fn check_cache_variant(edits: &RequestEdits) -> Result<(), String> {
     if let Some(v) = &edits.cache_variant
         && (v.len() > 256 || v.chars().any(|c| c.is_control()))
     {
         return Err("cache variant must be at most 256 printable characters".into());
     }
-    apply_checked_header_ops(&mut head.headers, &edits.headers);
-    if let Some(p) = &edits.path {
-        head.path.clone_from(p);
-    }
-    if let Some(q) = &edits.query {
-        head.query = if q.is_empty() { None } else { Some(q.clone()) };
-    }
-    Ok(Changed {
-        headers: !edits.headers.is_empty(),
-        target,
-    })
+    Ok(())
 }
 
 fn path_and_query(path: &str, query: Option<&str>) -> Result<http::uri::PathAndQuery, String> {
@@ -166,38 +245,6 @@ fn display_target(path: &str, query: Option<&str>) -> String {
         Some(q) => format!("{path}?{q}"),
         None => path.to_owned(),
     }
-}
-
-/// Writes the working head back into the request if it differs from it:
-/// `changed` says what the plugins' edits touched, and only that is compared
-/// (the head was made from the request, so nothing else can differ). A new
-/// target is written as a path-and-query URI; the header map is rebuilt only
-/// when the header list differs.
-pub fn write_request(
-    head: &RequestHead,
-    changed: Changed,
-    parts: &mut http::request::Parts,
-) -> Result<(), String> {
-    let headers = changed.headers && headers_differ(&head.headers, &parts.headers);
-    let target = changed.target
-        && (head.path != parts.uri.path() || head.query.as_deref() != parts.uri.query());
-    if !(headers || target) {
-        return Ok(());
-    }
-    let pq = path_and_query(&head.path, head.query.as_deref())?;
-    parts.uri = http::Uri::from(pq);
-    if headers {
-        parts.headers = to_header_map(&head.headers)?;
-    }
-    Ok(())
-}
-
-/// Whether `list` differs from what [`header_list`] makes of `map`.
-pub fn headers_differ(list: &[(String, String)], map: &HeaderMap) -> bool {
-    list.len() != map.len()
-        || list.iter().zip(map.iter()).any(|((n, v), (mn, mv))| {
-            n != mn.as_str() || String::from_utf8_lossy(mv.as_bytes()) != v.as_str()
-        })
 }
 
 /// A header list as a `HeaderMap`.

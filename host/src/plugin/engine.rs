@@ -8,7 +8,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-use super::bindings::{HostState, Plugin};
+use super::bindings::{HostState, v1, v2};
 
 /// Component instances the pool holds (warm and in-flight fresh ones together).
 const POOL_INSTANCES: u32 = 1000;
@@ -193,7 +193,9 @@ impl Runtime {
         };
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        // Both contract versions' imports: a plugin built for either links.
+        v1::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        v2::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
         Ok(Runtime { engine, linker })
     }
 }

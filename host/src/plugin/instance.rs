@@ -10,9 +10,23 @@ use wasmtime::component::Component;
 
 use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 
-use super::bindings::{HostState, Plugin as Bindings, PluginFacts, PluginPre};
+use super::bindings::{Hooks, HostState, PluginFacts, v1, v2};
 use super::engine::PluginEngine;
 use super::{FailureKind, PluginFailure, PluginSettings};
+
+/// An instance's exports, by the contract version the component was built for.
+pub(super) enum Bindings {
+    /// `brink:plugin@0.1.0`: heads as records.
+    V1(v1::Plugin),
+    /// `brink:plugin@0.2.0`: heads as one buffer, declared hooks.
+    V2(v2::Plugin),
+}
+
+/// A linked component, ready to instantiate, by contract version.
+enum Pre {
+    V1(v1::PluginPre<HostState>),
+    V2(v2::PluginPre<HostState>),
+}
 
 /// A warm instance and how often it has been used.
 struct Warm {
@@ -56,7 +70,10 @@ impl PluginStats {
 pub struct LoadedPlugin {
     pub(super) settings: PluginSettings,
     facts: Arc<PluginFacts>,
-    pre: PluginPre<HostState>,
+    pre: Pre,
+    /// The hooks the host calls: both for a 0.1.0 plugin, those it declares
+    /// for a 0.2.0 one.
+    pub(super) hooks: Hooks,
     /// The compiled component, reused by a reload that changes only settings.
     pub(super) component: Component,
     /// Keeps the epoch ticker running while the plugin lives.
@@ -81,7 +98,8 @@ impl std::fmt::Debug for LoadedPlugin {
 }
 
 impl LoadedPlugin {
-    /// Links a compiled component into an `InstancePre` (checks its imports).
+    /// Links a compiled component into an `InstancePre` (checks its imports)
+    /// for the contract version its exports match: 0.2.0, else 0.1.0.
     pub(super) async fn new(
         engine: &PluginEngine,
         component: &Component,
@@ -91,11 +109,23 @@ impl LoadedPlugin {
     ) -> Result<LoadedPlugin, wasmtime::Error> {
         let runtime = engine.runtime(settings.fuel.is_some())?;
         let instance_pre = runtime.linker().instantiate_pre(component)?;
-        let pre = PluginPre::new(instance_pre)?;
-        let plugin = LoadedPlugin {
+        let pre = match v2::PluginPre::new(instance_pre.clone()) {
+            Ok(pre) => Pre::V2(pre),
+            Err(v2_error) => match v1::PluginPre::new(instance_pre) {
+                Ok(pre) => Pre::V1(pre),
+                Err(v1_error) => {
+                    return Err(wasmtime::Error::msg(format!(
+                        "the component exports neither brink:plugin@0.2.0 ({v2_error:#}) \
+                         nor brink:plugin@0.1.0 ({v1_error:#})"
+                    )));
+                }
+            },
+        };
+        let mut plugin = LoadedPlugin {
             settings,
             facts: Arc::new(facts),
             pre,
+            hooks: Hooks::all(),
             component: component.clone(),
             engine: engine.clone(),
             wasm_engine: runtime.engine().clone(),
@@ -103,8 +133,16 @@ impl LoadedPlugin {
             canary,
             stats: PluginStats::default(),
         };
-        // Instantiate once now, so a plugin that cannot start is refused at load time.
-        let warm = plugin.instantiate().await?;
+        // Instantiate once now, so a plugin that cannot start is refused at
+        // load time, and ask a 0.2.0 plugin which hooks it implements.
+        let mut warm = plugin.instantiate().await?;
+        if let Bindings::V2(b) = &warm.bindings {
+            let _running = plugin.engine.running();
+            plugin.hooks = b
+                .brink_plugin_handler()
+                .call_declared_hooks(&mut warm.store)
+                .await?;
+        }
         if plugin.settings.reuse() {
             plugin.put_back(warm);
         }
@@ -114,6 +152,35 @@ impl LoadedPlugin {
     /// Plugin name.
     pub fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// The contract version the plugin was built for: `0.1.0` or `0.2.0`.
+    pub fn abi(&self) -> &'static str {
+        match self.pre {
+            Pre::V1(_) => "0.1.0",
+            Pre::V2(_) => "0.2.0",
+        }
+    }
+
+    /// Whether the host calls the plugin's `on-request`.
+    pub fn has_on_request(&self) -> bool {
+        self.hooks.contains(Hooks::ON_REQUEST)
+    }
+
+    /// Whether the host calls the plugin's `on-response`.
+    pub fn has_on_response(&self) -> bool {
+        self.hooks.contains(Hooks::ON_RESPONSE)
+    }
+
+    /// The hooks the host calls, by WIT name (`on-request`, `on-response`).
+    pub fn hook_names(&self) -> Vec<&'static str> {
+        [
+            (self.has_on_request(), "on-request"),
+            (self.has_on_response(), "on-response"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
     }
 
     /// `stable`, or `canary` for the version of `[plugins.canary]`.
@@ -151,7 +218,10 @@ impl LoadedPlugin {
         if let Some(fuel) = self.settings.fuel {
             store.set_fuel(fuel)?;
         }
-        let bindings = self.pre.instantiate_async(&mut store).await?;
+        let bindings = match &self.pre {
+            Pre::V1(pre) => Bindings::V1(pre.instantiate_async(&mut store).await?),
+            Pre::V2(pre) => Bindings::V2(pre.instantiate_async(&mut store).await?),
+        };
         self.stats.instantiations.fetch_add(1, Ordering::Relaxed);
         Ok(Warm {
             store,
