@@ -59,8 +59,9 @@ pub struct HostState {
     /// Client IP of the request being handled, "" between requests.
     pub(super) client_ip: String,
     pub(super) limits: StoreLimits,
-    /// When the current call started and how long it may run.
-    pub(super) call_started: std::time::Instant,
+    /// When the current call was first seen running (at its first epoch
+    /// tick; `None` before) and how long it may run.
+    pub(super) call_started: Option<std::time::Instant>,
     pub(super) call_timeout: std::time::Duration,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -77,7 +78,7 @@ impl HostState {
             facts,
             client_ip: String::new(),
             limits,
-            call_started: std::time::Instant::now(),
+            call_started: None,
             call_timeout: std::time::Duration::from_secs(1),
             wasi,
             table: ResourceTable::new(),

@@ -203,17 +203,21 @@ impl LoadedPlugin {
             HostState::new(self.facts.clone(), limits),
         );
         store.limiter(|s| &mut s.limits);
-        // At every epoch tick: trap if the call is past its deadline, else yield.
-        store.epoch_deadline_callback(|ctx| {
-            let d = ctx.data();
-            if d.call_started.elapsed() >= d.call_timeout {
+        // At every epoch tick: trap if the call is past its deadline, else
+        // yield. A call's clock starts at the first tick it sees (so a call
+        // that ends before one reads no clock at all); the deadline can thus
+        // be late by one tick, as it can anyway, since it is checked per tick.
+        store.epoch_deadline_callback(|mut ctx| {
+            let d = ctx.data_mut();
+            let started = *d.call_started.get_or_insert_with(Instant::now);
+            if started.elapsed() >= d.call_timeout {
                 Err(Trap::Interrupt.into())
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
         store.data_mut().call_timeout = self.settings.timeout;
-        store.data_mut().call_started = Instant::now();
+        store.data_mut().call_started = None;
         store.set_epoch_deadline(1);
         if let Some(fuel) = self.settings.fuel {
             store.set_fuel(fuel)?;
@@ -263,7 +267,7 @@ impl LoadedPlugin {
         let data = warm.store.data_mut();
         data.client_ip.clear();
         data.client_ip.push_str(client_ip);
-        data.call_started = Instant::now();
+        data.call_started = None;
         warm.store.set_epoch_deadline(1);
         if let Some(fuel) = self.settings.fuel
             && let Err(e) = warm.store.set_fuel(fuel)
