@@ -73,6 +73,9 @@ struct Resident {
     last: u64,
     /// Distinguishes this object from an earlier one under the same key.
     id: u64,
+    /// Stored under its URL key (no `Vary`) while the URL key's latest
+    /// stored response varies: lookups must go through the `Vary` record.
+    shadowed: bool,
 }
 
 /// What [`Store::lookup`] found.
@@ -144,10 +147,28 @@ impl Store {
         fetch: bool,
     ) -> Lookup {
         let mut inner = self.lock();
+        if fetch {
+            inner.tick();
+            // The common case in one hash lookup: a response without `Vary`,
+            // the latest for its URL, stored under the URL key itself.
+            let clock = inner.clock;
+            if let Some(r) = inner.residents.get_mut(primary)
+                && !r.shadowed
+            {
+                r.count = r.count.saturating_add(1);
+                r.last = clock;
+                let entry = r.entry.clone();
+                return Lookup {
+                    vary: Some(entry.vary.clone()),
+                    full_key: full_key(&[]),
+                    entry: Some(entry),
+                };
+            }
+        }
         let vary = inner.vary.get(primary).map(|(fields, _)| fields.clone());
         let full = full_key(vary.as_deref().unwrap_or(&[]));
         let entry = if fetch {
-            self.get_locked(&mut inner, &full)
+            self.find_counted(&mut inner, &full)
         } else {
             None
         };
@@ -166,6 +187,11 @@ impl Store {
 
     fn get_locked(&self, inner: &mut Inner, key: &str) -> Option<Arc<Entry>> {
         inner.tick();
+        self.find_counted(inner, key)
+    }
+
+    /// The entry under `key`, counting the request (the clock has ticked).
+    fn find_counted(&self, inner: &mut Inner, key: &str) -> Option<Arc<Entry>> {
         let clock = inner.clock;
         if let Some(r) = inner.residents.get_mut(key) {
             r.count = r.count.saturating_add(1);
@@ -201,6 +227,7 @@ impl Store {
             inner.remove(&key, &self.hasher);
             return Admit::TooLarge;
         }
+        let key_text = key.clone();
         let evicted;
         if let Some(r) = inner.residents.get_mut(&key) {
             let old = std::mem::replace(&mut r.weight, weight);
@@ -244,8 +271,16 @@ impl Store {
                     count,
                     last,
                     id,
+                    shadowed: false,
                 },
             );
+        }
+        // The URL key's `Vary` record now holds this response's fields: an
+        // object stored under the URL key itself is what lookups find only
+        // if this response does not vary (then it is this one).
+        let varies = *key_text != **primary;
+        if let Some(r) = inner.residents.get_mut(&**primary) {
+            r.shadowed = varies;
         }
         if evicted > 0 {
             self.evictions.fetch_add(evicted, Ordering::Relaxed);

@@ -344,6 +344,51 @@ fn vary_fields_are_known_while_a_variant_is_stored() {
 }
 
 #[test]
+fn an_unvaried_object_is_found_only_while_the_url_does_not_vary() {
+    let (s, _) = store(4);
+    let primary: Arc<str> = "http://shop.test/q".into();
+    let fields: Arc<[http::HeaderName]> = Arc::new([http::header::ACCEPT_ENCODING]);
+    let full = |v: &[http::HeaderName]| -> Arc<str> {
+        if v.is_empty() {
+            "http://shop.test/q".into()
+        } else {
+            "http://shop.test/q|br".into()
+        }
+    };
+    // First the origin answered without Vary: found under the URL key.
+    assert_eq!(
+        s.insert(primary.clone(), &primary, entry(&primary), W),
+        Admit::Stored
+    );
+    let found = s.lookup(&primary, full, true);
+    assert_eq!(&*found.full_key, "http://shop.test/q");
+    assert!(found.entry.is_some() && found.vary.as_deref() == Some(&[][..]));
+    // Then with `Vary: Accept-Encoding`: the old copy stays stored but the
+    // URL's lookups go by the new fields (a miss for the `br` variant).
+    let gzip = Arc::new(Entry {
+        vary: fields.clone(),
+        ..make("http://shop.test/q|gzip")
+    });
+    assert_eq!(
+        s.insert("http://shop.test/q|gzip".into(), &primary, gzip, W),
+        Admit::Stored
+    );
+    assert!(s.peek("http://shop.test/q").is_some());
+    let varied = s.lookup(&primary, full, true);
+    assert_eq!(&*varied.full_key, "http://shop.test/q|br");
+    assert_eq!(varied.vary.as_deref(), Some(&fields[..]));
+    assert!(varied.entry.is_none());
+    // Without Vary again: the URL key's object is found directly once more.
+    assert_eq!(
+        s.insert(primary.clone(), &primary, entry(&primary), W),
+        Admit::Stored
+    );
+    let again = s.lookup(&primary, full, true);
+    assert_eq!(&*again.full_key, "http://shop.test/q");
+    assert!(again.entry.is_some());
+}
+
+#[test]
 fn a_smaller_capacity_evicts_the_least_requested() {
     let (s, evictions) = store(4);
     for (k, n) in [("a", 4), ("b", 1), ("c", 3), ("d", 2)] {
