@@ -29,29 +29,13 @@ impl<'a> Fields<'a> {
     /// The value of the first field with this name (case-insensitive).
     pub fn get(&self, name: &str) -> Option<&str> {
         let mut rest: &[u8] = &self.raw;
-        while !rest.is_empty() {
-            let n = wire::take_bytes(&mut rest);
-            let v = wire::take_bytes(&mut rest);
-            if n.eq_ignore_ascii_case(name.as_bytes()) {
-                return Some(wire::text(v));
-            }
-        }
-        None
+        next_named(&mut rest, name)
     }
 
     /// The values of every field with this name (case-insensitive), in order.
     pub fn get_all<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s str> + 's {
         let mut rest: &'s [u8] = &self.raw;
-        std::iter::from_fn(move || {
-            while !rest.is_empty() {
-                let n = wire::take_bytes(&mut rest);
-                let v = wire::take_bytes(&mut rest);
-                if n.eq_ignore_ascii_case(name.as_bytes()) {
-                    return Some(wire::text(v));
-                }
-            }
-            None
-        })
+        std::iter::from_fn(move || next_named(&mut rest, name))
     }
 
     /// The number of fields.
@@ -94,6 +78,19 @@ impl<'a> Fields<'a> {
             raw: Cow::Owned(self.raw.into_owned()),
         }
     }
+}
+
+/// The value of the next field named `name` (case-insensitive) in the
+/// encoded fields `rest`, which it advances past that field.
+fn next_named<'s>(rest: &mut &'s [u8], name: &str) -> Option<&'s str> {
+    while !rest.is_empty() {
+        let n = wire::take_bytes(rest);
+        let v = wire::take_bytes(rest);
+        if n.eq_ignore_ascii_case(name.as_bytes()) {
+            return Some(wire::text(v));
+        }
+    }
+    None
 }
 
 impl std::fmt::Debug for Fields<'_> {

@@ -123,70 +123,45 @@ fn now_ms() -> u64 {
 
 impl v1::brink::plugin::types::Host for HostState {}
 
-impl v1::brink::plugin::host::Host for HostState {
-    fn log(&mut self, level: v1::brink::plugin::host::Level, message: String) {
-        use v1::brink::plugin::host::Level;
-        let level = match level {
-            Level::Trace => tracing::Level::TRACE,
-            Level::Debug => tracing::Level::DEBUG,
-            Level::Info => tracing::Level::INFO,
-            Level::Warn => tracing::Level::WARN,
-            Level::Error => tracing::Level::ERROR,
-        };
-        self.log_line(level, &message);
-    }
+/// The `host` interface is the same in both versions; only the generated
+/// types differ.
+macro_rules! impl_host {
+    ($version:ident) => {
+        impl $version::brink::plugin::host::Host for HostState {
+            fn log(&mut self, level: $version::brink::plugin::host::Level, message: String) {
+                use $version::brink::plugin::host::Level;
+                let level = match level {
+                    Level::Trace => tracing::Level::TRACE,
+                    Level::Debug => tracing::Level::DEBUG,
+                    Level::Info => tracing::Level::INFO,
+                    Level::Warn => tracing::Level::WARN,
+                    Level::Error => tracing::Level::ERROR,
+                };
+                self.log_line(level, &message);
+            }
 
-    fn config_get(&mut self, key: String) -> Option<String> {
-        self.config_value(&key)
-    }
+            fn config_get(&mut self, key: String) -> Option<String> {
+                self.config_value(&key)
+            }
 
-    fn client_ip(&mut self) -> String {
-        self.client_ip.clone()
-    }
+            fn client_ip(&mut self) -> String {
+                self.client_ip.clone()
+            }
 
-    fn node_name(&mut self) -> String {
-        self.facts.node_name.clone()
-    }
+            fn node_name(&mut self) -> String {
+                self.facts.node_name.clone()
+            }
 
-    fn node_region(&mut self) -> String {
-        self.facts.node_region.clone()
-    }
+            fn node_region(&mut self) -> String {
+                self.facts.node_region.clone()
+            }
 
-    fn now_ms(&mut self) -> u64 {
-        now_ms()
-    }
+            fn now_ms(&mut self) -> u64 {
+                now_ms()
+            }
+        }
+    };
 }
 
-impl v2::brink::plugin::host::Host for HostState {
-    fn log(&mut self, level: v2::brink::plugin::host::Level, message: String) {
-        use v2::brink::plugin::host::Level;
-        let level = match level {
-            Level::Trace => tracing::Level::TRACE,
-            Level::Debug => tracing::Level::DEBUG,
-            Level::Info => tracing::Level::INFO,
-            Level::Warn => tracing::Level::WARN,
-            Level::Error => tracing::Level::ERROR,
-        };
-        self.log_line(level, &message);
-    }
-
-    fn config_get(&mut self, key: String) -> Option<String> {
-        self.config_value(&key)
-    }
-
-    fn client_ip(&mut self) -> String {
-        self.client_ip.clone()
-    }
-
-    fn node_name(&mut self) -> String {
-        self.facts.node_name.clone()
-    }
-
-    fn node_region(&mut self) -> String {
-        self.facts.node_region.clone()
-    }
-
-    fn now_ms(&mut self) -> u64 {
-        now_ms()
-    }
-}
+impl_host!(v1);
+impl_host!(v2);
