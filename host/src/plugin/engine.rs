@@ -1,7 +1,7 @@
 //! The wasmtime engine policy, in one place (Spin's `crates/core` keeps it the
 //! same way): what is enabled, what is limited, and the epoch ticker.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -72,10 +72,10 @@ impl Drop for Inner {
 /// pays no wake-up every millisecond), and a starting call wakes it.
 #[derive(Default)]
 struct Ticker {
-    /// Calls and instantiations started so far.
-    started: AtomicU64,
-    /// Calls and instantiations running now.
-    running: AtomicUsize,
+    /// Calls and instantiations: started so far (high 32 bits, wrapping)
+    /// and running now (low 32 bits), in one word so a call costs one
+    /// read-modify-write to start and one to end.
+    activity: AtomicU64,
     parked: AtomicBool,
     stop: AtomicBool,
     thread: OnceLock<std::thread::Thread>,
@@ -84,12 +84,20 @@ struct Ticker {
 /// Ticks without plugin activity before the ticker parks.
 const IDLE_TICKS: u32 = 1000;
 
-/// Held while guest code may run: keeps the ticker ticking.
-pub(super) struct Running(Arc<Ticker>);
+/// One call or instantiation in [`Ticker::activity`]: started and running.
+const START: u64 = (1 << 32) | 1;
 
-impl Drop for Running {
+/// The calls started and running in an [`Ticker::activity`] word.
+fn split(activity: u64) -> (u64, u64) {
+    (activity >> 32, activity & 0xffff_ffff)
+}
+
+/// Held while guest code may run: keeps the ticker ticking.
+pub(super) struct Running<'a>(&'a Ticker);
+
+impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        self.0.activity.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -144,17 +152,16 @@ impl PluginEngine {
 
     /// Marks guest code as running until the guard drops (the epoch must
     /// advance for its deadline), waking the ticker if it was parked.
-    pub(super) fn running(&self) -> Running {
-        let t = &self.inner.ticker;
-        t.running.fetch_add(1, Ordering::SeqCst);
-        t.started.fetch_add(1, Ordering::SeqCst);
+    pub(super) fn running(&self) -> Running<'_> {
+        let t = &*self.inner.ticker;
+        t.activity.fetch_add(START, Ordering::SeqCst);
         if t.parked.load(Ordering::SeqCst)
             && t.parked.swap(false, Ordering::SeqCst)
             && let Some(thread) = t.thread.get()
         {
             thread.unpark();
         }
-        Running(t.clone())
+        Running(t)
     }
 
     /// The runtime for plugins with a fuel budget (`metered`) or without.
@@ -247,7 +254,7 @@ fn spawn_ticker(plain: Engine, metered: Arc<OnceLock<Runtime>>, ticker: Arc<Tick
     let handle = std::thread::Builder::new()
         .name("brink-epoch".into())
         .spawn(move || {
-            let mut seen = t.started.load(Ordering::SeqCst);
+            let mut seen = split(t.activity.load(Ordering::SeqCst)).0;
             let mut idle = 0;
             while !t.stop.load(Ordering::SeqCst) {
                 std::thread::sleep(EPOCH_TICK);
@@ -255,8 +262,8 @@ fn spawn_ticker(plain: Engine, metered: Arc<OnceLock<Runtime>>, ticker: Arc<Tick
                 if let Some(m) = metered.get() {
                     m.engine.increment_epoch();
                 }
-                let started = t.started.load(Ordering::SeqCst);
-                if started != seen || t.running.load(Ordering::SeqCst) > 0 {
+                let (started, running) = split(t.activity.load(Ordering::SeqCst));
+                if started != seen || running > 0 {
                     seen = started;
                     idle = 0;
                     continue;
@@ -268,8 +275,7 @@ fn spawn_ticker(plain: Engine, metered: Arc<OnceLock<Runtime>>, ticker: Arc<Tick
                 // Announce the park, then look again: a call starting now
                 // either is seen here or sees `parked` and unparks us.
                 t.parked.store(true, Ordering::SeqCst);
-                if t.started.load(Ordering::SeqCst) == seen
-                    && t.running.load(Ordering::SeqCst) == 0
+                if split(t.activity.load(Ordering::SeqCst)) == (seen, 0)
                     && !t.stop.load(Ordering::SeqCst)
                 {
                     std::thread::park();
