@@ -36,12 +36,21 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     headers.remove(header::TRANSFER_ENCODING);
 }
 
-/// Appends `value` to a comma-separated list field.
+/// Appends `value` to a comma-separated list field, folding the field's
+/// existing lines (blank ones dropped) into one.
 fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let joined = match headers.get(&name).and_then(|v| v.to_str().ok()) {
-        Some(existing) if !existing.is_empty() => format!("{existing}, {value}"),
-        _ => value.to_string(),
-    };
+    let mut joined = String::new();
+    for line in headers
+        .get_all(&name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
+        if !line.trim().is_empty() {
+            joined.push_str(line);
+            joined.push_str(", ");
+        }
+    }
+    joined.push_str(value);
     if let Ok(v) = HeaderValue::from_str(&joined) {
         headers.insert(name, v);
     }
@@ -108,5 +117,16 @@ mod tests {
         add_via(&mut h, http::Version::HTTP_11, "edge-1");
         add_via(&mut h, http::Version::HTTP_2, "edge-2");
         assert_eq!(h["via"], "1.1 edge-1, 2 edge-2");
+    }
+
+    #[test]
+    fn appending_folds_every_line_of_the_field() {
+        let mut h = HeaderMap::new();
+        h.append("via", HeaderValue::from_static("1.1 parent"));
+        h.append("via", HeaderValue::from_static(" "));
+        h.append("via", HeaderValue::from_static("1.0 proxy"));
+        add_via(&mut h, http::Version::HTTP_11, "edge-1");
+        assert_eq!(h.get_all("via").iter().count(), 1);
+        assert_eq!(h["via"], "1.1 parent, 1.0 proxy, 1.1 edge-1");
     }
 }

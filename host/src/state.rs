@@ -31,8 +31,6 @@ pub struct Generation {
     pub route_cache: Box<[RouteCacheCounters]>,
     /// This node's name, shared by every `Cache-Status` member it writes.
     pub node: Arc<str>,
-    /// This node's `Via` member for HTTP/1.1 (`1.1 <node>`), made once.
-    pub via: Option<http::HeaderValue>,
 }
 
 impl Drop for Generation {
@@ -54,7 +52,6 @@ impl Generation {
             .iter()
             .map(|r| pools.get(&r.pool).cloned())
             .collect();
-        let via = http::HeaderValue::from_str(&format!("1.1 {}", config.node.name)).ok();
         Generation {
             id,
             node: Arc::from(config.node.name.as_str()),
@@ -63,7 +60,6 @@ impl Generation {
             plugins,
             route_pools,
             route_cache,
-            via,
         }
     }
 

@@ -3,7 +3,8 @@
 //! A hit answers with the stored fields minus the surrogate ones, plus this
 //! node's `Via` member, `Age` and `Cache-Status`. Built per hit, that is a
 //! clone, two removals and three insertions into a map cloned at its exact
-//! size (so it grows). Kept ready per entry, a hit clones one map and
+//! size (so it grows). Kept ready per entry ([`client_fields`], which the
+//! other answers from the cache use too), a hit clones one map and
 //! overwrites two values in place.
 
 use std::sync::{Arc, OnceLock};
@@ -11,60 +12,39 @@ use std::sync::{Arc, OnceLock};
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use super::status::CACHE_STATUS;
-
-/// Fields for the CDN, never for clients.
-const SURROGATE_KEY: HeaderName = HeaderName::from_static("surrogate-key");
-const SURROGATE_CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+use crate::forwarding;
 
 /// The prepared header block of one entry, for the node it was made for.
 #[derive(Debug, Default)]
 pub struct Served(OnceLock<(Arc<str>, HeaderMap)>);
 
 impl Served {
-    /// The fields of a whole-body answer from `stored` by node `node`, whose
-    /// `Via` member is `via`: made on first use; `None` when the node has been
-    /// renamed since (the caller then builds the fields itself).
-    ///
-    /// The map always holds `Age` and `Cache-Status`: the caller overwrites
-    /// `Age`, and `Cache-Status` is either the upstream members or an empty
-    /// slot that [`super::status::append`] fills.
-    pub fn headers(
-        &self,
-        stored: &HeaderMap,
-        node: &Arc<str>,
-        via: &HeaderValue,
-    ) -> Option<&HeaderMap> {
+    /// [`client_fields`] of `stored` for node `node`: made on first use;
+    /// `None` when the node has been renamed since (the caller then makes
+    /// the fields itself).
+    pub fn headers(&self, stored: &HeaderMap, node: &Arc<str>) -> Option<&HeaderMap> {
         let (made_for, headers) = self
             .0
-            .get_or_init(|| (node.clone(), client_fields(stored, via)));
+            .get_or_init(|| (node.clone(), client_fields(stored.clone(), node)));
         (made_for == node).then_some(headers)
     }
 }
 
-/// `stored` as a client gets it: surrogate fields removed, `via` appended
-/// to `Via`, slots for `Age` and `Cache-Status`.
-fn client_fields(stored: &HeaderMap, via: &HeaderValue) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(stored.len() + 3);
-    for (name, value) in stored {
-        if name != SURROGATE_KEY && name != SURROGATE_CONTROL && name != header::VIA {
-            headers.append(name.clone(), value.clone());
-        }
-    }
-    let upstream_via: Vec<&[u8]> = stored
-        .get_all(header::VIA)
-        .iter()
-        .map(HeaderValue::as_bytes)
-        .filter(|v| !v.iter().all(|c| *c == b' ' || *c == b'\t'))
-        .collect();
-    let via = if upstream_via.is_empty() {
-        via.clone()
-    } else {
-        let mut joined = upstream_via.join(&b", "[..]);
-        joined.extend_from_slice(b", ");
-        joined.extend_from_slice(via.as_bytes());
-        HeaderValue::from_bytes(&joined).unwrap_or_else(|_| via.clone())
-    };
-    headers.insert(header::VIA, via);
+/// Surrogate fields are for the CDN, not for clients.
+pub fn strip_surrogate(headers: &mut HeaderMap) {
+    const KEY: HeaderName = HeaderName::from_static("surrogate-key");
+    const CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
+    headers.remove(KEY);
+    headers.remove(CONTROL);
+}
+
+/// Stored fields as node `node` sends them to a client: surrogate fields
+/// removed, its `Via` member appended, and `Age` and `Cache-Status` present,
+/// so the caller overwrites `Age` and [`super::status::append`] fills the
+/// (empty, unless upstream members are there) `Cache-Status`.
+pub fn client_fields(mut headers: HeaderMap, node: &str) -> HeaderMap {
+    strip_surrogate(&mut headers);
+    forwarding::add_via(&mut headers, http::Version::HTTP_11, node);
     headers.insert(header::AGE, HeaderValue::from_static("0"));
     if !headers.contains_key(CACHE_STATUS) {
         headers.insert(CACHE_STATUS, HeaderValue::from_static(""));
@@ -76,8 +56,8 @@ fn client_fields(stored: &HeaderMap, via: &HeaderValue) -> HeaderMap {
 mod tests {
     use super::*;
 
-    fn node() -> (Arc<str>, HeaderValue) {
-        (Arc::from("edge-1"), HeaderValue::from_static("1.1 edge-1"))
+    fn node() -> Arc<str> {
+        Arc::from("edge-1")
     }
 
     #[test]
@@ -88,11 +68,9 @@ mod tests {
         stored.insert("surrogate-control", HeaderValue::from_static("max-age=60"));
         stored.append("set-cookie", HeaderValue::from_static("a=1"));
         stored.append("set-cookie", HeaderValue::from_static("b=2"));
-        let (name, via) = node();
+        let name = node();
         let served = Served::default();
-        let h = served
-            .headers(&stored, &name, &via)
-            .expect("made for this node");
+        let h = served.headers(&stored, &name).expect("made for this node");
         assert_eq!(h["content-type"], "text/html");
         assert_eq!(h.get_all("set-cookie").iter().count(), 2);
         assert!(!h.contains_key("surrogate-key") && !h.contains_key("surrogate-control"));
@@ -107,11 +85,9 @@ mod tests {
         stored.append("via", HeaderValue::from_static("1.1 parent"));
         stored.append("via", HeaderValue::from_static("1.0 proxy"));
         stored.insert(CACHE_STATUS, HeaderValue::from_static("parent; hit"));
-        let (name, via) = node();
+        let name = node();
         let served = Served::default();
-        let h = served
-            .headers(&stored, &name, &via)
-            .expect("made for this node");
+        let h = served.headers(&stored, &name).expect("made for this node");
         assert_eq!(h["via"], "1.1 parent, 1.0 proxy, 1.1 edge-1");
         assert_eq!(h[CACHE_STATUS], "parent; hit");
     }
@@ -119,10 +95,10 @@ mod tests {
     #[test]
     fn a_renamed_node_gets_none() {
         let stored = HeaderMap::new();
-        let (name, via) = node();
+        let name = node();
         let served = Served::default();
-        assert!(served.headers(&stored, &name, &via).is_some());
+        assert!(served.headers(&stored, &name).is_some());
         let renamed: Arc<str> = Arc::from("edge-2");
-        assert!(served.headers(&stored, &renamed, &via).is_none());
+        assert!(served.headers(&stored, &renamed).is_none());
     }
 }

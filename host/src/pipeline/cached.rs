@@ -23,10 +23,9 @@ use crate::cache::directives::CacheControl;
 use crate::cache::policy::{self, RequestDecision, StoreRules};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::{self, CacheStatus, Fwd};
-use crate::cache::{Cache, CacheKey, Entry, Lookup};
+use crate::cache::{Cache, CacheKey, Entry, Lookup, client_fields};
 use crate::config::{RouteCache, RouteConfig};
 use crate::error::EdgeError;
-use crate::forwarding;
 use crate::metrics::CacheResult;
 use crate::origin::Pool;
 use crate::state::{Generation, Shared};
@@ -393,44 +392,25 @@ impl CachePhase {
                 }
             }
         });
-        let age = HeaderValue::from(age.as_secs());
-        let (status, headers, body) = match answer {
-            Some((status, mut headers, body)) => {
-                strip_surrogate(&mut headers);
-                headers.insert(header::AGE, age);
-                forwarding::add_via(&mut headers, http::Version::HTTP_11, self.node());
-                (status, headers, body)
-            }
-            // The whole stored response: its prepared header block, when
-            // there is one for this node.
+        let node = &self.generation.node;
+        let (status, mut headers, body) = match answer {
+            Some((status, headers, body)) => (status, client_fields(headers, node), body),
+            // The whole stored response: its prepared header block (made for
+            // this node unless a reload renamed it).
             None => {
+                let headers = match entry.served.headers(&entry.headers, node) {
+                    Some(prepared) => prepared.clone(),
+                    None => client_fields(entry.headers.clone(), node),
+                };
                 let body = if head {
                     empty()
                 } else {
                     full(entry.body.clone())
                 };
-                let prepared = self.generation.via.as_ref().and_then(|via| {
-                    entry
-                        .served
-                        .headers(&entry.headers, &self.generation.node, via)
-                });
-                let headers = match prepared {
-                    Some(prepared) => {
-                        let mut headers = prepared.clone();
-                        headers.insert(header::AGE, age);
-                        headers
-                    }
-                    None => {
-                        let mut headers = entry.headers.clone();
-                        strip_surrogate(&mut headers);
-                        headers.insert(header::AGE, age);
-                        forwarding::add_via(&mut headers, http::Version::HTTP_11, self.node());
-                        headers
-                    }
-                };
                 (entry.status, headers, body)
             }
         };
+        headers.insert(header::AGE, HeaderValue::from(age.as_secs()));
         let mut resp = Response::new(body);
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
@@ -471,14 +451,6 @@ fn copy_head(
     *req.version_mut() = parts.version;
     *req.headers_mut() = headers;
     req.into_parts().0
-}
-
-/// Surrogate fields are for the CDN, not for clients.
-fn strip_surrogate(headers: &mut HeaderMap) {
-    const KEY: HeaderName = HeaderName::from_static("surrogate-key");
-    const CONTROL: HeaderName = HeaderName::from_static("surrogate-control");
-    headers.remove(KEY);
-    headers.remove(CONTROL);
 }
 
 /// A body made of several chunks (multipart ranges), without copying them.

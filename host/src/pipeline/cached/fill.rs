@@ -8,13 +8,13 @@ use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
-use super::{Answer, CachePhase, ClientAsks, copy_head, strip_surrogate};
+use super::{Answer, CachePhase, ClientAsks, copy_head};
 use crate::body::{Body, content_length, empty};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability, Vary};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::Fwd;
-use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join};
+use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join, strip_surrogate};
 use crate::error::EdgeError;
 use crate::forwarding;
 use crate::metrics::CacheResult;
