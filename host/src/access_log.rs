@@ -59,7 +59,8 @@ impl LoggedBody {
     }
 }
 
-fn log(r: &AccessRecord, bytes: u64, complete: bool) {
+/// Logs one request; `bytes` of its body were sent, all of them if `complete`.
+pub(crate) fn log(r: &AccessRecord, bytes: u64, complete: bool) {
     tracing::info!(
         target: "brink::access",
         method = %r.method,

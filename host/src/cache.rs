@@ -174,6 +174,18 @@ impl Cache {
             .lookup(&key.primary, |vary| key.full(vary, req), fetch)
     }
 
+    /// The entry for `key` and the request's fields when `accept` takes it,
+    /// counting the request only then (see `store::Store::lookup_if`).
+    pub fn lookup_if(
+        &self,
+        key: &CacheKey,
+        req: &HeaderMap,
+        accept: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Arc<Entry>> {
+        self.entries
+            .lookup_if(&key.primary, |vary| key.full(vary, req), accept)
+    }
+
     /// The stored entry under a full key; counts a request for the key (the
     /// store's eviction and admission follow these counts).
     pub fn get(&self, full_key: &str) -> Option<Arc<Entry>> {

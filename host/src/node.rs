@@ -104,6 +104,19 @@ impl Handler for EdgeHandler {
     fn limits(&self) -> Option<Limits> {
         Some(self.current_limits())
     }
+
+    fn answers_plain_hits(&self) -> bool {
+        true
+    }
+
+    fn plain_hit(
+        &self,
+        head: &http::request::Parts,
+        peer: SocketAddr,
+        scheme: &'static str,
+    ) -> Option<pipeline::PlainHit> {
+        pipeline::plain_hit(head, ConnInfo { peer, scheme }, &self.shared)
+    }
 }
 
 /// How a node reloads its config.

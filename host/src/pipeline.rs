@@ -4,6 +4,9 @@
 //! [`cached`].
 
 mod cached;
+mod plain;
+
+pub use plain::{PlainHit, plain_hit};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -108,15 +111,15 @@ async fn run(
     shared: &Arc<Shared>,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, EdgeError> {
-    check_limits(&req, generation)?;
-    check_loop(&req, &generation.config.node.name)?;
-    let host = request_host(&req);
+    let (mut parts, body) = req.into_parts();
+    check_limits(&parts, generation)?;
+    check_loop(&parts, &generation.config.node.name)?;
+    let host = request_host(&parts);
     ctx.host = host.clone();
-    let (route_index, route) = select_route(&req, &host, generation)?;
+    let (route_index, route) = select_route(&parts, &host, generation)?;
     // Canary versions are picked once: both phases run the same versions.
     let chain = generation.plugins.pick(route_index);
     let chain: &[_] = &chain;
-    let (mut parts, body) = req.into_parts();
     // Plugins see the client as text; a route without plugins builds nothing.
     let client = if chain.is_empty() {
         ClientFacts {
@@ -233,22 +236,22 @@ async fn pass(
 
 /// Runs first: refuses heads over `max_header_bytes` (431) and bodies whose
 /// declared length is over `max_body_bytes` (413).
-fn check_limits(req: &Request<Incoming>, generation: &Generation) -> Result<(), EdgeError> {
+fn check_limits(req: &http::request::Parts, generation: &Generation) -> Result<(), EdgeError> {
     let limits = &generation.config.limits;
     let head: usize = req
-        .headers()
+        .headers
         .iter()
         .map(|(n, v)| n.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + req.uri().path_and_query().map_or(1, |p| p.as_str().len())
-        + req.uri().authority().map_or(0, |a| a.as_str().len());
+        + req.uri.path_and_query().map_or(1, |p| p.as_str().len())
+        + req.uri.authority().map_or(0, |a| a.as_str().len());
     if head > limits.max_header_bytes {
         return Err(EdgeError::client(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "request header fields too large",
         ));
     }
-    if crate::body::content_length(req.headers()).is_some_and(|n| n > limits.max_body_bytes) {
+    if crate::body::content_length(&req.headers).is_some_and(|n| n > limits.max_body_bytes) {
         return Err(EdgeError::client(
             StatusCode::PAYLOAD_TOO_LARGE,
             "request body too large",
@@ -259,9 +262,9 @@ fn check_limits(req: &Request<Incoming>, generation: &Generation) -> Result<(), 
 
 /// Runs after the limits: a request whose `Via` already names this node has
 /// come round in a forwarding loop (508).
-fn check_loop(req: &Request<Incoming>, node: &str) -> Result<(), EdgeError> {
+fn check_loop(req: &http::request::Parts, node: &str) -> Result<(), EdgeError> {
     let looped = req
-        .headers()
+        .headers
         .get_all(header::VIA)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -278,14 +281,10 @@ fn check_loop(req: &Request<Incoming>, node: &str) -> Result<(), EdgeError> {
 
 /// The host the client asked for, without port, lower case ("" when the
 /// request names none).
-fn request_host<B>(req: &Request<B>) -> Arc<str> {
-    let raw = match req.uri().authority() {
+fn request_host(req: &http::request::Parts) -> Arc<str> {
+    let raw = match req.uri.authority() {
         Some(a) => a.host(),
-        None => match req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-        {
+        None => match req.headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
             // Without a `:port` (digits only) at the end.
             Some(h) => match h.bytes().rposition(|c| c == b':') {
                 Some(i) if h.as_bytes()[i + 1..].iter().all(u8::is_ascii_digit) => &h[..i],
@@ -303,12 +302,12 @@ fn request_host<B>(req: &Request<B>) -> Arc<str> {
 
 /// Runs after the limits: picks the route (404 when none matches).
 fn select_route<'g>(
-    req: &Request<Incoming>,
+    req: &http::request::Parts,
     host: &str,
     generation: &'g Generation,
 ) -> Result<(usize, &'g crate::config::RouteConfig), EdgeError> {
     generation
-        .route((!host.is_empty()).then_some(host), req.uri().path())
+        .route((!host.is_empty()).then_some(host), req.uri.path())
         .ok_or_else(|| EdgeError::client(StatusCode::NOT_FOUND, "no route for this host and path"))
 }
 

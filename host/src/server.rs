@@ -2,6 +2,7 @@
 //! task (with a timeout), HTTP/1.1 and HTTP/2 through hyper-util's auto
 //! builder, header-read and idle timeouts, and graceful shutdown.
 
+mod front;
 mod idle;
 
 use std::convert::Infallible;
@@ -24,11 +25,12 @@ use tokio_util::task::TaskTracker;
 use crate::body::Body;
 use crate::config::Limits;
 use crate::metrics::Metrics;
+use crate::pipeline::PlainHit;
 
 use idle::IdleIo;
 
 /// Handles one request of a connection.
-pub trait Handler: Clone + Send + Sync + 'static {
+pub trait Handler: Clone + Send + Sync + Unpin + 'static {
     /// The response future.
     fn call(
         &self,
@@ -41,6 +43,23 @@ pub trait Handler: Clone + Send + Sync + 'static {
     /// The edge takes them from the current config generation, so a reload
     /// applies to new connections.
     fn limits(&self) -> Option<Limits> {
+        None
+    }
+
+    /// Whether HTTP/1 connections go through the front loop that writes
+    /// [`Handler::plain_hit`]s itself; when false they go straight to hyper.
+    fn answers_plain_hits(&self) -> bool {
+        false
+    }
+
+    /// The plain hit answering this HTTP/1.1 GET head, if it is one; `None`
+    /// leaves the request to [`Handler::call`].
+    fn plain_hit(
+        &self,
+        _head: &http::request::Parts,
+        _peer: SocketAddr,
+        _scheme: &'static str,
+    ) -> Option<PlainHit> {
         None
     }
 }
@@ -135,11 +154,15 @@ async fn serve_tcp<H: Handler>(
     builder: &auto::Builder<TokioExecutor>,
 ) {
     match ctx.tls.load_full() {
-        None => serve_io(tcp, peer, "http", ctx, builder).await,
+        None => serve_io(tcp, peer, "http", ctx, builder, true).await,
         Some(acceptor) => {
             match tokio::time::timeout(ctx.limits.tls_handshake_timeout, acceptor.accept(tcp)).await
             {
-                Ok(Ok(tls)) => serve_io(tls, peer, "https", ctx, builder).await,
+                Ok(Ok(tls)) => {
+                    // HTTP/2 by ALPN: hyper from the first byte.
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                    serve_io(tls, peer, "https", ctx, builder, !h2).await
+                }
                 Ok(Err(e)) => {
                     ctx.metrics.tls_failures.inc();
                     tracing::debug!(%peer, "TLS handshake failed: {e}");
@@ -153,8 +176,50 @@ async fn serve_tcp<H: Handler>(
     }
 }
 
+/// The idle check's period for `idle_timeout`.
+fn idle_tick(idle_timeout: Duration) -> Duration {
+    idle_timeout
+        .min(Duration::from_secs(1))
+        .max(Duration::from_millis(100))
+}
+
+/// Serves a connection: HTTP/1 through the front loop when the handler
+/// answers plain hits (`front`), and hyper for the rest.
 async fn serve_io<H: Handler, I>(
     io: I,
+    peer: SocketAddr,
+    scheme: &'static str,
+    ctx: &ListenerCtx<H>,
+    builder: &auto::Builder<TokioExecutor>,
+    http1_front: bool,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut io = IdleIo::new(io);
+    let mut activity = io.activity();
+    let first = if http1_front && ctx.handler.answers_plain_hits() {
+        match front::serve(&mut io, &mut activity, peer, scheme, ctx).await {
+            front::Outcome::Closed => return,
+            front::Outcome::Handover(read) => read,
+        }
+    } else {
+        bytes::Bytes::new()
+    };
+    serve_hyper(
+        front::Prefixed::new(first, io),
+        activity,
+        peer,
+        scheme,
+        ctx,
+        builder,
+    )
+    .await;
+}
+
+/// Serves a connection with hyper until it closes.
+async fn serve_hyper<H: Handler, I>(
+    io: I,
+    mut activity: idle::Activity,
     peer: SocketAddr,
     scheme: &'static str,
     ctx: &ListenerCtx<H>,
@@ -162,8 +227,6 @@ async fn serve_io<H: Handler, I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let io = IdleIo::new(io);
-    let mut activity = io.activity();
     let handler = ctx.handler.clone();
     let service = service_fn(move |req| {
         let fut = handler.call(req, peer, scheme);
@@ -173,11 +236,7 @@ async fn serve_io<H: Handler, I>(
     tokio::pin!(conn);
     let mut shutdown = ctx.shutdown.clone();
     let idle_timeout = ctx.limits.idle_timeout;
-    let mut tick = tokio::time::interval(
-        idle_timeout
-            .min(Duration::from_secs(1))
-            .max(Duration::from_millis(100)),
-    );
+    let mut tick = tokio::time::interval(idle_tick(idle_timeout));
     let mut draining = false;
     loop {
         tokio::select! {

@@ -83,6 +83,26 @@ impl RawConn {
         done.then(|| String::from_utf8_lossy(&got).into_owned())
     }
 
+    /// Reads one whole response with a `Content-Length` body (a response to
+    /// HEAD, 204 or 304 has none): its head and body, within `limit`.
+    /// `None` if the connection ended first.
+    pub async fn read_response(&mut self, limit: Duration) -> Option<(String, Vec<u8>)> {
+        let head = self.read_head(limit).await?;
+        let length = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length"))
+            .map_or(0, |(_, v)| {
+                v.trim().parse::<usize>().expect("content-length")
+            });
+        let mut body = vec![0u8; length];
+        tokio::time::timeout(limit, self.stream.read_exact(&mut body))
+            .await
+            .ok()?
+            .ok()?;
+        Some((head, body))
+    }
+
     /// Sends `bytes` one at a time, `every` apart, while watching for the
     /// server's answer or close. Returns what the server sent and how the
     /// connection ended, once it ended or after `limit`.

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use http::header::GetAll;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::directives::is_tchar;
@@ -162,18 +163,23 @@ impl CacheStatus {
 /// first member is the cache closest to the origin, so each hop appends),
 /// folding any existing field lines into one.
 pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
+    if let Some(v) = value_after(headers.get_all(CACHE_STATUS), member) {
+        headers.insert(CACHE_STATUS, v);
+    }
+}
+
+/// The `Cache-Status` value [`append`] leaves: the `existing` lines (blank
+/// ones skipped) folded, then `member`.
+pub fn value_after(existing: GetAll<'_, HeaderValue>, member: &CacheStatus) -> Option<HeaderValue> {
     let ours = member.to_header_value();
     let blank = |v: &HeaderValue| v.as_bytes().iter().all(|c| *c == b' ' || *c == b'\t');
-    if headers.get_all(CACHE_STATUS).iter().all(blank) {
+    if existing.iter().all(blank) {
         // The common case: the only member (at most an empty slot, see
         // `cache::Served`); the String becomes the value as is.
-        if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)) {
-            headers.insert(CACHE_STATUS, v);
-        }
-        return;
+        return HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)).ok();
     }
     let mut combined: Vec<u8> = Vec::new();
-    for value in headers.get_all(CACHE_STATUS) {
+    for value in existing {
         if blank(value) {
             continue;
         }
@@ -181,9 +187,10 @@ pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
         combined.extend_from_slice(b", ");
     }
     combined.extend_from_slice(ours.as_bytes());
-    let value = HeaderValue::from_bytes(&combined)
-        .unwrap_or_else(|_| HeaderValue::from_str(&ours).expect("printable ASCII"));
-    headers.insert(CACHE_STATUS, value);
+    Some(
+        HeaderValue::from_bytes(&combined)
+            .unwrap_or_else(|_| HeaderValue::from_str(&ours).expect("printable ASCII")),
+    )
 }
 
 #[cfg(test)]

@@ -179,6 +179,39 @@ impl Store {
         }
     }
 
+    /// The entry a request would find under `primary` (or its `Vary` key),
+    /// if `accept` takes it; the request is counted only then. For the HTTP/1
+    /// front loop, which asks before it commits to answering: a request it
+    /// passes on is looked up (and counted) again by [`Self::lookup`].
+    pub(super) fn lookup_if(
+        &self,
+        primary: &str,
+        full_key: impl FnOnce(&[HeaderName]) -> Arc<str>,
+        accept: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Arc<Entry>> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let full;
+        let key = match inner.residents.get(primary) {
+            Some(r) if !r.shadowed => primary,
+            _ => {
+                full = full_key(&inner.vary.get(primary)?.0);
+                &*full
+            }
+        };
+        // The clock as `tick` is about to set it.
+        let clock = inner.clock + 1;
+        let r = inner.residents.get_mut(key)?;
+        if !accept(&r.entry) {
+            return None;
+        }
+        r.count = r.count.saturating_add(1);
+        r.last = clock;
+        let entry = r.entry.clone();
+        inner.tick();
+        Some(entry)
+    }
+
     /// Looks a key up and counts the request.
     pub(super) fn get(&self, key: &str) -> Option<Arc<Entry>> {
         let mut inner = self.lock();

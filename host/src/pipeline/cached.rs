@@ -55,6 +55,58 @@ pub(super) fn applies(parts: &http::request::Parts, route: &RouteConfig) -> bool
     route.cache.enabled && (parts.method == Method::GET || parts.method == Method::HEAD) && bodyless
 }
 
+/// A stored response that answers the request as it is, for the HTTP/1
+/// front loop to write itself (see [`super::PlainHit`]): a fresh, unpurged
+/// entry, and a request without directives, conditions or ranges on a route
+/// without plugins (so no cache variant). Counted as a hit only when found;
+/// `None` leaves the request to [`CachePhase::serve`], which counts it then.
+pub(super) fn plain_hit(
+    shared: &Shared,
+    generation: &Generation,
+    scheme: &str,
+    host: &str,
+    route_index: usize,
+    parts: &http::request::Parts,
+) -> Option<(Arc<Entry>, CacheStatus, Duration)> {
+    let asks = ClientAsks::of(&parts.headers);
+    if asks.asks_anything() {
+        return None;
+    }
+    let route = &generation.config.routes[route_index];
+    let key = CacheKey::new(
+        scheme,
+        host,
+        parts.uri.path(),
+        parts.uri.query(),
+        route.cache.query,
+        None,
+    );
+    let now = SystemTime::now();
+    let mut age = Duration::ZERO;
+    let entry = shared.cache.lookup_if(&key, &parts.headers, |entry| {
+        age = entry.age(now);
+        // 1xx, 204 and 304 answers have no body (nor a length to write).
+        let bodied = !matches!(entry.status.as_u16(), 100..=199 | 204 | 304);
+        bodied
+            && !entry.purged
+            && policy::decide_with(&asks.directives, &entry.freshness, age)
+                == RequestDecision::ServeFresh
+    })?;
+    let mut status = CacheStatus {
+        cache: generation.node.clone(),
+        hit: true,
+        ttl: Some(entry.ttl(now)),
+        ..Default::default()
+    };
+    if generation.config.cache.debug_key {
+        status.key = Some(entry.full_key.replace('\u{1f}', " "));
+    }
+    shared
+        .metrics
+        .record_cache(&generation.route_cache[route_index], CacheResult::Hit);
+    Some((entry, status, age))
+}
+
 /// Adds `Cache-Status: <node>; fwd=bypass` to a response the cache did not handle.
 pub(super) fn mark_bypass(resp: &mut Response<Body>, node: &Arc<str>) {
     let member = CacheStatus {
@@ -479,6 +531,11 @@ struct ClientAsks {
 }
 
 impl ClientAsks {
+    /// Whether the request says anything the cache phase has to weigh.
+    fn asks_anything(&self) -> bool {
+        self.conditional || self.range || self.directives != CacheControl::default()
+    }
+
     fn of(headers: &HeaderMap) -> ClientAsks {
         let (mut directives, mut conditional, mut range) = (false, false, false);
         for name in headers.keys() {
