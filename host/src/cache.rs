@@ -26,7 +26,7 @@ use http::{HeaderMap, HeaderName, StatusCode};
 pub use coalesce::{FillOutcome, Join, LeaderGuard, wait as coalesce_wait};
 pub use key::{CacheKey, normalize_query};
 use policy::Freshness;
-pub use served::{Served, client_fields, strip_surrogate};
+pub use served::{Served, Wire, client_fields, push_field, strip_surrogate};
 pub use store::{Admit, Lookup};
 
 use crate::config::CacheConfig;

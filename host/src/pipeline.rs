@@ -282,6 +282,11 @@ fn check_loop(req: &http::request::Parts, node: &str) -> Result<(), EdgeError> {
 /// The host the client asked for, without port, lower case ("" when the
 /// request names none).
 fn request_host(req: &http::request::Parts) -> Arc<str> {
+    Arc::from(host_text(req))
+}
+
+/// [`request_host`], borrowed from the request when it is lower case.
+fn host_text(req: &http::request::Parts) -> std::borrow::Cow<'_, str> {
     let raw = match req.uri.authority() {
         Some(a) => a.host(),
         None => match req.headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
@@ -294,9 +299,9 @@ fn request_host(req: &http::request::Parts) -> Arc<str> {
         },
     };
     if raw.bytes().any(|b| b.is_ascii_uppercase()) {
-        Arc::from(raw.to_ascii_lowercase())
+        std::borrow::Cow::Owned(raw.to_ascii_lowercase())
     } else {
-        Arc::from(raw)
+        std::borrow::Cow::Borrowed(raw)
     }
 }
 

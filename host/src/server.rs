@@ -1,6 +1,8 @@
 //! Listeners and connections: accept, TLS handshake inside the connection's
-//! task (with a timeout), HTTP/1.1 and HTTP/2 through hyper-util's auto
-//! builder, header-read and idle timeouts, and graceful shutdown.
+//! task (with a timeout), HTTP/1.1 through the front loop (`front`: plain
+//! cache hits written directly, other requests by hyper) and HTTP/2 through
+//! hyper-util's auto builder, header-read and idle timeouts, and graceful
+//! shutdown.
 
 mod front;
 mod idle;

@@ -168,29 +168,38 @@ pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
     }
 }
 
-/// The `Cache-Status` value [`append`] leaves: the `existing` lines (blank
-/// ones skipped) folded, then `member`.
+/// The `Cache-Status` value [`append`] leaves: the `existing` members, then
+/// `member`.
 pub fn value_after(existing: GetAll<'_, HeaderValue>, member: &CacheStatus) -> Option<HeaderValue> {
     let ours = member.to_header_value();
-    let blank = |v: &HeaderValue| v.as_bytes().iter().all(|c| *c == b' ' || *c == b'\t');
-    if existing.iter().all(blank) {
+    let Some(mut combined) = existing_members(existing) else {
         // The common case: the only member (at most an empty slot, see
         // `cache::Served`); the String becomes the value as is.
         return HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)).ok();
-    }
-    let mut combined: Vec<u8> = Vec::new();
-    for value in existing {
-        if blank(value) {
-            continue;
-        }
-        combined.extend_from_slice(value.as_bytes());
-        combined.extend_from_slice(b", ");
-    }
+    };
+    combined.extend_from_slice(b", ");
     combined.extend_from_slice(ours.as_bytes());
     Some(
         HeaderValue::from_bytes(&combined)
             .unwrap_or_else(|_| HeaderValue::from_str(&ours).expect("printable ASCII")),
     )
+}
+
+/// The members already in `Cache-Status`, its lines folded into one list
+/// (blank lines, such as `cache::Served`'s empty slot, skipped); `None` when
+/// there are none.
+pub fn existing_members(existing: GetAll<'_, HeaderValue>) -> Option<Vec<u8>> {
+    let mut combined: Vec<u8> = Vec::new();
+    for value in existing {
+        if value.as_bytes().iter().all(|c| *c == b' ' || *c == b'\t') {
+            continue;
+        }
+        if !combined.is_empty() {
+            combined.extend_from_slice(b", ");
+        }
+        combined.extend_from_slice(value.as_bytes());
+    }
+    (!combined.is_empty()).then_some(combined)
 }
 
 #[cfg(test)]

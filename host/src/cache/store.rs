@@ -191,23 +191,25 @@ impl Store {
     ) -> Option<Arc<Entry>> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let full;
-        let key = match inner.residents.get(primary) {
-            Some(r) if !r.shadowed => primary,
-            _ => {
-                full = full_key(&inner.vary.get(primary)?.0);
-                &*full
-            }
-        };
         // The clock as `tick` is about to set it.
         let clock = inner.clock + 1;
-        let r = inner.residents.get_mut(key)?;
-        if !accept(&r.entry) {
-            return None;
-        }
-        r.count = r.count.saturating_add(1);
-        r.last = clock;
-        let entry = r.entry.clone();
+        let take = |r: &mut Resident| {
+            if !accept(&r.entry) {
+                return None;
+            }
+            r.count = r.count.saturating_add(1);
+            r.last = clock;
+            Some(r.entry.clone())
+        };
+        // As in `lookup`: a response without `Vary` is found in one hash
+        // lookup, under the URL key itself.
+        let entry = match inner.residents.get_mut(primary) {
+            Some(r) if !r.shadowed => take(r)?,
+            _ => {
+                let full = full_key(&inner.vary.get(primary)?.0);
+                take(inner.residents.get_mut(&*full)?)?
+            }
+        };
         inner.tick();
         Some(entry)
     }

@@ -87,10 +87,19 @@ pub(super) fn plain_hit(
         age = entry.age(now);
         // 1xx, 204 and 304 answers have no body (nor a length to write).
         let bodied = !matches!(entry.status.as_u16(), 100..=199 | 204 | 304);
+        // The front loop writes the block made for this node (a node renamed
+        // by a reload has none).
+        let ready = || {
+            let node = &generation.node;
+            (entry.served)
+                .wire(entry.status, &entry.headers, node, entry.body.len())
+                .is_some()
+        };
         bodied
             && !entry.purged
             && policy::decide_with(&asks.directives, &entry.freshness, age)
                 == RequestDecision::ServeFresh
+            && ready()
     })?;
     let mut status = CacheStatus {
         cache: generation.node.clone(),

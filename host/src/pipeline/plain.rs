@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, StatusCode};
+use http::Method;
+use http::header;
 
-use super::{ConnInfo, cached, check_limits, check_loop, request_host, select_route};
+use super::{ConnInfo, cached, check_limits, check_loop, host_text, select_route};
 use crate::access_log::{self, AccessRecord};
-use crate::cache::Entry;
-use crate::cache::status::{self, CACHE_STATUS};
+use crate::cache::status::{CACHE_STATUS, CacheStatus};
+use crate::cache::{Entry, Wire, push_field};
 use crate::state::{Generation, Shared};
 
 /// A fresh stored response that answers a GET as it is.
@@ -26,7 +26,7 @@ pub struct PlainHit {
     generation: Arc<Generation>,
     shared: Arc<Shared>,
     age: Duration,
-    cache_status: HeaderValue,
+    member: CacheStatus,
     start: Instant,
     path: Option<http::uri::PathAndQuery>,
     client: SocketAddr,
@@ -45,7 +45,7 @@ pub fn plain_hit(
     let generation = shared.generation();
     check_limits(parts, &generation).ok()?;
     check_loop(parts, &generation.config.node.name).ok()?;
-    let host = request_host(parts);
+    let host = host_text(parts);
     let (route_index, route) = select_route(parts, &host, &generation).ok()?;
     if !generation.plugins.chain(route_index).is_empty()
         || generation.route_pools[route_index].is_none()
@@ -55,15 +55,11 @@ pub fn plain_hit(
     }
     let (entry, member, age) =
         cached::plain_hit(shared, &generation, conn.scheme, &host, route_index, parts)?;
-    // The prepared block holds the `Cache-Status` slot (and any upstream
-    // members); a node renamed by a reload has none ready.
-    let block = entry.served.headers(&entry.headers, &generation.node)?;
-    let cache_status = status::value_after(block.get_all(CACHE_STATUS), &member)?;
     Some(PlainHit {
         generation,
         shared: shared.clone(),
         age,
-        cache_status,
+        member,
         start,
         path: parts.uri.path_and_query().cloned(),
         client: conn.peer,
@@ -77,54 +73,33 @@ impl PlainHit {
         &self.entry.body
     }
 
-    /// Appends the HTTP/1.1 response head: the status line, the entry's
-    /// prepared fields with this hit's `Age` and `Cache-Status`, a `Date`
-    /// and `Content-Length` when the stored response has none (as hyper
-    /// adds them), and the blank line.
+    /// Appends the HTTP/1.1 response head: the entry's prepared block
+    /// ([`Wire`]), this hit's `Age` and `Cache-Status`, a `Date` when the
+    /// stored response has none (as hyper adds one), and the blank line.
     pub fn encode_head(&self, out: &mut Vec<u8>) {
-        let status = self.entry.status;
-        out.extend_from_slice(b"HTTP/1.1 ");
-        out.extend_from_slice(status.as_str().as_bytes());
-        out.push(b' ');
-        out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-        out.extend_from_slice(b"\r\n");
-        let block = self
-            .entry
-            .served
-            .headers(&self.entry.headers, &self.generation.node)
-            .expect("checked when the hit was found");
-        let (mut has_date, mut has_length) = (false, false);
-        let mut prev: Option<&HeaderName> = None;
-        for (name, value) in block {
-            let repeat = prev == Some(name);
-            prev = Some(name);
-            if name == header::AGE {
-                if !repeat {
-                    field(
-                        out,
-                        name,
-                        itoa::Buffer::new().format(self.age.as_secs()).as_bytes(),
-                    );
-                }
-            } else if name == CACHE_STATUS {
-                if !repeat {
-                    field(out, name, self.cache_status.as_bytes());
-                }
-            } else {
-                has_date |= name == header::DATE;
-                has_length |= name == header::CONTENT_LENGTH;
-                field(out, name, value.as_bytes());
-            }
+        let wire = self.wire();
+        out.extend_from_slice(&wire.head);
+        let mut age = itoa::Buffer::new();
+        push_field(out, &header::AGE, age.format(self.age.as_secs()).as_bytes());
+        if !wire.dated {
+            with_http_date(|date| push_field(out, &header::DATE, date.as_bytes()));
         }
-        if !has_date {
-            with_http_date(|date| field(out, &header::DATE, date.as_bytes()));
+        out.extend_from_slice(CACHE_STATUS.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        if let Some(upstream) = &wire.upstream_status {
+            out.extend_from_slice(upstream);
+            out.extend_from_slice(b", ");
         }
-        if !has_length {
-            let mut len = itoa::Buffer::new();
-            let len = len.format(self.entry.body.len());
-            field(out, &header::CONTENT_LENGTH, len.as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(self.member.to_header_value().as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+    }
+
+    /// The entry's prepared block: made when the hit was found.
+    fn wire(&self) -> &Wire {
+        let e = &self.entry;
+        e.served
+            .wire(e.status, &e.headers, &self.generation.node, e.body.len())
+            .expect("a hit is only taken for the node its block was made for")
     }
 
     /// After the response was written (`complete`) or the client went away:
@@ -148,18 +123,6 @@ impl PlainHit {
             access_log::log(&record, bytes, complete);
         }
     }
-
-    /// The response status.
-    pub fn status(&self) -> StatusCode {
-        self.entry.status
-    }
-}
-
-fn field(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
-    out.extend_from_slice(name.as_str().as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
 }
 
 /// Calls `f` with the current time as an HTTP date, made once a second per
