@@ -320,12 +320,7 @@ where
         let fut = handler.call(req, peer, scheme);
         Box::pin(async move { Ok::<_, Infallible>(fut.await) })
     });
-    let mut ended = false;
-    let one = OneRequest {
-        io,
-        head,
-        ended: &mut ended,
-    };
+    let one = Prefixed::then_end(head, io);
     let mut conn = one_request_builder(&ctx.limits).serve_connection(TokioIo::new(one), service);
     // Idle or shutdown: hyper finishes the request in hand, then closes.
     let mut closing = false;
@@ -344,7 +339,8 @@ where
             None => {}
         }
     }
-    drop(conn);
+    // Read to the end: hyper was waiting for another request.
+    let ended = conn.into_parts().io.into_inner().ended;
     ended && !closing && !guard.stopping
 }
 
@@ -358,76 +354,37 @@ fn one_request_builder(limits: &Limits) -> http1::Builder {
     b
 }
 
-/// The connection as a one-request hyper connection sees it: reads give
-/// the head, then the end of the stream (noted in `ended`); writes go to
-/// the connection.
-struct OneRequest<'a, I> {
-    io: &'a mut IdleIo<I>,
-    head: Bytes,
-    ended: &'a mut bool,
-}
-
-impl<I> AsyncRead for OneRequest<'_, I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.head.is_empty() {
-            *this.ended = true;
-        } else {
-            let n = this.head.len().min(buf.remaining());
-            buf.put_slice(&this.head[..n]);
-            this.head.advance(n);
-        }
-        Poll::Ready(Ok(()))
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for OneRequest<'_, I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut *self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut *self.get_mut().io).poll_shutdown(cx)
-    }
-}
-
 pin_project_lite::pin_project! {
-    /// The connection after a handover: the bytes the front loop read first,
-    /// then the connection.
+    /// The connection as hyper sees it: reads give the bytes the front loop
+    /// read first, then the connection's (after a handover) or the end of
+    /// the stream (a one-request connection); writes go to the connection.
     pub(super) struct Prefixed<I> {
         prefix: Bytes,
         #[pin]
         inner: I,
+        end_after_prefix: bool,
+        // A read found the end after the prefix.
+        ended: bool,
     }
 }
 
 impl<I> Prefixed<I> {
+    /// `prefix`, then the rest of `inner`.
     pub(super) fn new(prefix: Bytes, inner: I) -> Self {
-        Prefixed { prefix, inner }
+        Prefixed {
+            prefix,
+            inner,
+            end_after_prefix: false,
+            ended: false,
+        }
+    }
+
+    /// `prefix`, then the end of the stream.
+    fn then_end(prefix: Bytes, inner: I) -> Self {
+        Prefixed {
+            end_after_prefix: true,
+            ..Prefixed::new(prefix, inner)
+        }
     }
 }
 
@@ -439,6 +396,10 @@ impl<I: AsyncRead> AsyncRead for Prefixed<I> {
     ) -> Poll<io::Result<()>> {
         let this = self.project();
         if this.prefix.is_empty() {
+            if *this.end_after_prefix {
+                *this.ended = true;
+                return Poll::Ready(Ok(()));
+            }
             return this.inner.poll_read(cx, buf);
         }
         let n = this.prefix.len().min(buf.remaining());
