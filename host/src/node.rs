@@ -111,7 +111,7 @@ impl Handler for EdgeHandler {
 
     fn plain_hit(
         &self,
-        head: &http::request::Parts,
+        head: &pipeline::GetHead<'_>,
         peer: SocketAddr,
         scheme: &'static str,
     ) -> Option<pipeline::PlainHit> {

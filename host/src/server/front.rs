@@ -28,7 +28,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Uri, Version};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 use tokio::time::{Instant, Interval};
@@ -36,6 +36,7 @@ use tokio::time::{Instant, Interval};
 use super::idle::{Activity, IdleIo};
 use super::{Handler, ListenerCtx};
 use crate::config::Limits;
+use crate::pipeline::GetHead;
 
 /// Heads with more fields go to hyper (whose own limit is 100).
 const MAX_FIELDS: usize = 64;
@@ -64,6 +65,7 @@ where
     let mut guard = Guard::new(ctx.shutdown.clone(), activity, limits.idle_timeout);
     let mut buf = BytesMut::with_capacity(8192);
     let mut out = Vec::with_capacity(1024);
+    let hyper_one = one_request_builder(limits);
     loop {
         // A whole head, or more bytes.
         let (parsed, len) = match parse(&buf) {
@@ -86,13 +88,22 @@ where
             Parsed::Bodyless { get, len } => (get, len),
         };
         let head = buf.split_to(len).freeze();
-        let hit = match parsed {
-            Some(fields) => to_parts(&head, &fields)
-                .and_then(|parts| ctx.handler.plain_hit(&parts, peer, scheme)),
-            None => None,
-        };
+        let hit = parsed.and_then(|fields| {
+            let text = |(a, b): (usize, usize)| std::str::from_utf8(&head[a..b]).ok();
+            let get = GetHead {
+                target: text(fields.target)?,
+                // As `HeaderValue::to_str` reads it: visible ASCII, or none.
+                host: fields
+                    .host
+                    .and_then(text)
+                    .filter(|h| h.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
+                    .unwrap_or(""),
+                parts: &|| to_parts(&head, &fields),
+            };
+            ctx.handler.plain_hit(&get, peer, scheme)
+        });
         let Some(hit) = hit else {
-            if !through_hyper(io, head, peer, scheme, ctx, &mut guard).await {
+            if !through_hyper(&hyper_one, io, head, peer, scheme, ctx, &mut guard).await {
                 return Outcome::Closed;
             }
             continue;
@@ -210,6 +221,8 @@ enum Parsed {
 /// A GET's target and fields, as byte ranges of the head.
 struct Fields {
     target: (usize, usize),
+    /// The `Host` field's value.
+    host: Option<(usize, usize)>,
     fields: Vec<((usize, usize), (usize, usize))>,
 }
 
@@ -228,10 +241,12 @@ fn parse(buf: &[u8]) -> Parsed {
         return Parsed::Other;
     }
     let mut hosts = 0;
+    let mut host = None;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
+            host = Some(h.value);
         } else if name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"transfer-encoding")
             || name.eq_ignore_ascii_case(b"upgrade")
@@ -253,6 +268,7 @@ fn parse(buf: &[u8]) -> Parsed {
         };
         Fields {
             target: range(target.as_bytes()),
+            host: host.map(range),
             fields: req
                 .headers
                 .iter()
@@ -305,6 +321,7 @@ async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, head: &[u8], body: &Bytes)
 /// done; hyper answers, and the connection returns here. False when the
 /// connection is to close (hyper closed it, an error, idle, shutdown).
 async fn through_hyper<H: Handler, I>(
+    hyper_one: &http1::Builder,
     io: &mut IdleIo<I>,
     head: Bytes,
     peer: SocketAddr,
@@ -321,7 +338,7 @@ where
         Box::pin(async move { Ok::<_, Infallible>(fut.await) })
     });
     let one = Prefixed::then_end(head, io);
-    let mut conn = one_request_builder(&ctx.limits).serve_connection(TokioIo::new(one), service);
+    let mut conn = hyper_one.serve_connection(TokioIo::new(one), service);
     // Idle or shutdown: hyper finishes the request in hand, then closes.
     let mut closing = false;
     loop {
@@ -344,10 +361,12 @@ where
     ended && !closing && !guard.stopping
 }
 
+/// The builder of the one-request hyper connections: the head is complete
+/// when hyper gets it (the front loop timed its reading), so hyper keeps no
+/// header timer.
 fn one_request_builder(limits: &Limits) -> http1::Builder {
     let mut b = http1::Builder::new();
-    b.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+    b.header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .half_close(true)
         .keep_alive(true);
