@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# User-space instructions per cache hit, counted by valgrind (cachegrind, no cache
+# User-space instructions per cache hit (or, with MISS=1, per cache miss), counted by valgrind (cachegrind, no cache
 # simulation): deterministic, so an A/B comparison holds on a busy, shared machine where
 # requests/s do not. Brink serves one object from its cache (forced TTL); the figure is the
 # difference between a run of N1 and a run of N2 requests (h2load, HTTP/1.1, 32
@@ -9,15 +9,31 @@
 # Instructions are not time: use this to compare two builds, and cache_hit.sh for
 # requests/s against nginx and Varnish.
 #
+# With MISS=1 it counts a cache miss instead: no forced TTL, and a `no-store` URL
+# (/api/inventory/42), so every request goes to the origin (whose own work is in
+# another process and not counted).
+#
 # Environment:
 #   URL_PATH=/fragments/product/42   the object (from the built-in origin)
+#   MISS=0                           1: instructions per miss (URL_PATH default /api/inventory/42)
 #   N1=2000 N2=12000                 the two run lengths
 #   BUILD=1                          0 skips `cargo build --release -p brink`
 #   BRINK_BIN=...                    another brink binary (compare two builds)
 #   KEEP_TMP=0                       1 keeps logs and cachegrind output
 set -euo pipefail
 
-URL_PATH="${URL_PATH:-/fragments/product/42}"
+MISS="${MISS:-0}"
+if [[ "$MISS" == 1 ]]; then
+    URL_PATH="${URL_PATH:-/api/inventory/42}"
+    FORCE_TTL=""
+    EXPECT="fwd="
+    WHAT=miss
+else
+    URL_PATH="${URL_PATH:-/fragments/product/42}"
+    FORCE_TTL='force_ttl = "1h"'
+    EXPECT="; hit"
+    WHAT=hit
+fi
 N1="${N1:-2000}"
 N2="${N2:-12000}"
 
@@ -58,7 +74,7 @@ path_prefix = "/"
 pool = "origin"
 
 [routes.cache]
-force_ttl = "1h"
+$FORCE_TTL
 TOML
 
 # count N: instructions of a whole brink run that serves N hits (after 200 warm-up requests).
@@ -74,15 +90,15 @@ count() {
     h2load --h1 -n "$n" -c 32 "http://$addr$URL_PATH" >"$TMP/h2load-$n.out"
     grep -q "succeeded, 0 failed" "$TMP/h2load-$n.out" || die "failed requests: $(grep '^requests:' "$TMP/h2load-$n.out")"
     curl -s -o /dev/null -D "$TMP/hit-$n.head" "http://$addr$URL_PATH"
-    grep -qi '^cache-status: .*; hit' "$TMP/hit-$n.head" || die "not a hit: $(cat "$TMP/hit-$n.head")"
+    grep -qi "^cache-status: .*$EXPECT" "$TMP/hit-$n.head" || die "not a $WHAT: $(cat "$TMP/hit-$n.head")"
     kill -INT "$pid"
     wait "$pid" 2>/dev/null || true
     grep '^summary:' "$TMP/cg.$n" | awk '{print $2}'
 }
 
-log "counting $N1 and $N2 hits of $URL_PATH under valgrind (a few minutes)"
+log "counting $N1 and $N2 ${WHAT}s of $URL_PATH under valgrind (a few minutes)"
 A="$(count "$N1")"
 B="$(count "$N2")"
 PER_HIT=$(( (B - A) / (N2 - N1) ))
-log "instructions per hit: $PER_HIT ($BRINK, $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+log "instructions per $WHAT: $PER_HIT ($BRINK, $(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "$PER_HIT"
