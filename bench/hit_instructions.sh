@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# User-space instructions per cache hit (or, with MISS=1, per cache miss), counted by valgrind (cachegrind, no cache
-# simulation): deterministic, so an A/B comparison holds on a busy, shared machine where
-# requests/s do not. Brink serves one object from its cache (forced TTL); the figure is the
+# User-space instructions per cache hit (with MISS=1: per cache miss), counted by
+# valgrind (cachegrind, no cache simulation): deterministic, so an A/B comparison holds
+# on a busy, shared machine where requests/s do not. Brink serves one object from its
+# cache (forced TTL); the figure is the
 # difference between a run of N1 and a run of N2 requests (h2load, HTTP/1.1, 32
 # connections), divided by N2 - N1, so start-up and shutdown cancel out. All of the
 # process is counted: hyper, tokio, the allocator and Brink's own phases.
