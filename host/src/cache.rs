@@ -174,12 +174,6 @@ impl Cache {
             .lookup(&key.primary, |vary| key.full(vary, req), fetch)
     }
 
-    /// Whether anything may be stored for `key` (whatever the request's
-    /// `Vary`'d fields); counts nothing.
-    pub fn may_have(&self, key: &CacheKey) -> bool {
-        self.entries.may_have(&key.primary)
-    }
-
     /// The entry for `key` and the request's fields when `accept` takes it,
     /// counting the request only then (see `store::Store::lookup_if`).
     pub fn lookup_if(

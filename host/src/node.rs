@@ -111,7 +111,7 @@ impl Handler for EdgeHandler {
 
     fn plain_hit(
         &self,
-        head: &pipeline::GetHead<'_>,
+        head: &http::request::Parts,
         peer: SocketAddr,
         scheme: &'static str,
     ) -> Option<pipeline::PlainHit> {

@@ -6,7 +6,7 @@
 mod cached;
 mod plain;
 
-pub use plain::{GetHead, PlainHit, plain_hit};
+pub use plain::{PlainHit, plain_hit};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -287,31 +287,21 @@ fn request_host(req: &http::request::Parts) -> Arc<str> {
 
 /// [`request_host`], borrowed from the request when it is lower case.
 fn host_text(req: &http::request::Parts) -> std::borrow::Cow<'_, str> {
-    match req.uri.authority() {
-        Some(a) => lower(a.host()),
-        None => host_field(
-            req.headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or(""),
-        ),
-    }
-}
-
-/// A `Host` field's host: without a `:port` (digits only) at the end, lower
-/// case.
-fn host_field(h: &str) -> std::borrow::Cow<'_, str> {
-    lower(match h.bytes().rposition(|c| c == b':') {
-        Some(i) if h.as_bytes()[i + 1..].iter().all(u8::is_ascii_digit) => &h[..i],
-        _ => h,
-    })
-}
-
-fn lower(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(s.to_ascii_lowercase())
+    let raw = match req.uri.authority() {
+        Some(a) => a.host(),
+        None => match req.headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+            // Without a `:port` (digits only) at the end.
+            Some(h) => match h.bytes().rposition(|c| c == b':') {
+                Some(i) if h.as_bytes()[i + 1..].iter().all(u8::is_ascii_digit) => &h[..i],
+                _ => h,
+            },
+            None => "",
+        },
+    };
+    if raw.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(raw.to_ascii_lowercase())
     } else {
-        std::borrow::Cow::Borrowed(s)
+        std::borrow::Cow::Borrowed(raw)
     }
 }
 

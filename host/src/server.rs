@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::body::Body;
 use crate::config::Limits;
 use crate::metrics::Metrics;
-use crate::pipeline::{GetHead, PlainHit};
+use crate::pipeline::PlainHit;
 
 use idle::IdleIo;
 
@@ -58,7 +58,7 @@ pub trait Handler: Clone + Send + Sync + Unpin + 'static {
     /// leaves the request to [`Handler::call`].
     fn plain_hit(
         &self,
-        _head: &GetHead<'_>,
+        _head: &http::request::Parts,
         _peer: SocketAddr,
         _scheme: &'static str,
     ) -> Option<PlainHit> {

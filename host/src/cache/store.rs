@@ -179,13 +179,6 @@ impl Store {
         }
     }
 
-    /// Whether anything is stored under URL key `primary` (itself, or
-    /// variants by `Vary`); counts nothing.
-    pub(super) fn may_have(&self, primary: &str) -> bool {
-        let inner = self.lock();
-        inner.residents.contains_key(primary) || inner.vary.contains_key(primary)
-    }
-
     /// The entry a request would find under `primary` (or its `Vary` key),
     /// if `accept` takes it; the request is counted only then. For the HTTP/1
     /// front loop, which asks before it commits to answering: a request it

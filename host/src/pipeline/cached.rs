@@ -63,7 +63,8 @@ pub(super) fn applies(parts: &http::request::Parts, route: &RouteConfig) -> bool
 pub(super) fn plain_hit(
     shared: &Shared,
     generation: &Generation,
-    key: &CacheKey,
+    scheme: &str,
+    host: &str,
     route_index: usize,
     parts: &http::request::Parts,
 ) -> Option<(Arc<Entry>, CacheStatus, Duration)> {
@@ -71,9 +72,18 @@ pub(super) fn plain_hit(
     if asks.asks_anything() {
         return None;
     }
+    let route = &generation.config.routes[route_index];
+    let key = CacheKey::new(
+        scheme,
+        host,
+        parts.uri.path(),
+        parts.uri.query(),
+        route.cache.query,
+        None,
+    );
     let now = SystemTime::now();
     let mut age = Duration::ZERO;
-    let entry = shared.cache.lookup_if(key, &parts.headers, |entry| {
+    let entry = shared.cache.lookup_if(&key, &parts.headers, |entry| {
         age = entry.age(now);
         // 1xx, 204 and 304 answers have no body (nor a length to write).
         let bodied = !matches!(entry.status.as_u16(), 100..=199 | 204 | 304);

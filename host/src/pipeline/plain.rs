@@ -14,10 +14,10 @@ use bytes::Bytes;
 use http::Method;
 use http::header;
 
-use super::{ConnInfo, cached, check_limits, check_loop, host_field};
+use super::{ConnInfo, cached, check_limits, check_loop, host_text, select_route};
 use crate::access_log::{self, AccessRecord};
 use crate::cache::status::{CACHE_STATUS, CacheStatus};
-use crate::cache::{CacheKey, Entry, Wire, push_field};
+use crate::cache::{Entry, Wire, push_field};
 use crate::state::{Generation, Shared};
 
 /// A fresh stored response that answers a GET as it is.
@@ -32,46 +32,29 @@ pub struct PlainHit {
     client: SocketAddr,
 }
 
-/// A GET head as the front loop has it: its target and `Host` read, its
-/// parts made only if something may be stored for it.
-pub struct GetHead<'a> {
-    /// The request target, in origin form (`/path?query`).
-    pub target: &'a str,
-    /// The `Host` field's value ("" when there is none).
-    pub host: &'a str,
-    /// Makes the request's parts; `None` if `http` refuses a name or value.
-    pub parts: &'a dyn Fn() -> Option<http::request::Parts>,
-}
-
-/// The plain hit for this GET, if it is one (see the module doc). A URL
-/// with nothing stored is known after the route and one store probe,
-/// before the request's parts are made.
-pub fn plain_hit(head: &GetHead<'_>, conn: ConnInfo, shared: &Arc<Shared>) -> Option<PlainHit> {
+/// The plain hit for this request head, if it is one (see the module doc).
+pub fn plain_hit(
+    parts: &http::request::Parts,
+    conn: ConnInfo,
+    shared: &Arc<Shared>,
+) -> Option<PlainHit> {
+    if parts.method != Method::GET {
+        return None;
+    }
     let start = Instant::now();
     let generation = shared.generation();
-    let host = host_field(head.host);
-    let (path, query) = match head.target.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (head.target, None),
-    };
-    let (route_index, route) = generation.route((!host.is_empty()).then_some(&*host), path)?;
+    check_limits(parts, &generation).ok()?;
+    check_loop(parts, &generation.config.node.name).ok()?;
+    let host = host_text(parts);
+    let (route_index, route) = select_route(parts, &host, &generation).ok()?;
     if !generation.plugins.chain(route_index).is_empty()
         || generation.route_pools[route_index].is_none()
-        || !route.cache.enabled
+        || !cached::applies(parts, route)
     {
         return None;
     }
-    let key = CacheKey::new(conn.scheme, &host, path, query, route.cache.query, None);
-    if !shared.cache.may_have(&key) {
-        return None;
-    }
-    let parts = (head.parts)()?;
-    if parts.uri.path() != path || parts.uri.query() != query {
-        return None;
-    }
-    check_limits(&parts, &generation).ok()?;
-    check_loop(&parts, &generation.config.node.name).ok()?;
-    let (entry, member, age) = cached::plain_hit(shared, &generation, &key, route_index, &parts)?;
+    let (entry, member, age) =
+        cached::plain_hit(shared, &generation, conn.scheme, &host, route_index, parts)?;
     Some(PlainHit {
         generation,
         shared: shared.clone(),

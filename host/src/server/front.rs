@@ -36,7 +36,6 @@ use tokio::time::{Instant, Interval};
 use super::idle::{Activity, IdleIo};
 use super::{Handler, ListenerCtx};
 use crate::config::Limits;
-use crate::pipeline::GetHead;
 
 /// Heads with more fields go to hyper (whose own limit is 100).
 const MAX_FIELDS: usize = 64;
@@ -88,20 +87,11 @@ where
             Parsed::Bodyless { get, len } => (get, len),
         };
         let head = buf.split_to(len).freeze();
-        let hit = parsed.and_then(|fields| {
-            let text = |(a, b): (usize, usize)| std::str::from_utf8(&head[a..b]).ok();
-            let get = GetHead {
-                target: text(fields.target)?,
-                // As `HeaderValue::to_str` reads it: visible ASCII, or none.
-                host: fields
-                    .host
-                    .and_then(text)
-                    .filter(|h| h.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)))
-                    .unwrap_or(""),
-                parts: &|| to_parts(&head, &fields),
-            };
-            ctx.handler.plain_hit(&get, peer, scheme)
-        });
+        let hit = match parsed {
+            Some(fields) => to_parts(&head, &fields)
+                .and_then(|parts| ctx.handler.plain_hit(&parts, peer, scheme)),
+            None => None,
+        };
         let Some(hit) = hit else {
             if !through_hyper(&hyper_one, io, head, peer, scheme, ctx, &mut guard).await {
                 return Outcome::Closed;
@@ -221,8 +211,6 @@ enum Parsed {
 /// A GET's target and fields, as byte ranges of the head.
 struct Fields {
     target: (usize, usize),
-    /// The `Host` field's value.
-    host: Option<(usize, usize)>,
     fields: Vec<((usize, usize), (usize, usize))>,
 }
 
@@ -241,12 +229,10 @@ fn parse(buf: &[u8]) -> Parsed {
         return Parsed::Other;
     }
     let mut hosts = 0;
-    let mut host = None;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"host") {
             hosts += 1;
-            host = Some(h.value);
         } else if name.eq_ignore_ascii_case(b"content-length")
             || name.eq_ignore_ascii_case(b"transfer-encoding")
             || name.eq_ignore_ascii_case(b"upgrade")
@@ -268,7 +254,6 @@ fn parse(buf: &[u8]) -> Parsed {
         };
         Fields {
             target: range(target.as_bytes()),
-            host: host.map(range),
             fields: req
                 .headers
                 .iter()
