@@ -163,26 +163,23 @@ impl CacheStatus {
 /// first member is the cache closest to the origin, so each hop appends),
 /// folding any existing field lines into one.
 pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
-    if let Some(v) = value_after(headers.get_all(CACHE_STATUS), member) {
-        headers.insert(CACHE_STATUS, v);
-    }
-}
-
-/// The `Cache-Status` value [`append`] leaves: the `existing` members, then
-/// `member`.
-pub fn value_after(existing: GetAll<'_, HeaderValue>, member: &CacheStatus) -> Option<HeaderValue> {
     let ours = member.to_header_value();
-    let Some(mut combined) = existing_members(existing) else {
+    let value = match existing_members(headers.get_all(CACHE_STATUS)) {
         // The common case: the only member (at most an empty slot, see
         // `cache::Served`); the String becomes the value as is.
-        return HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)).ok();
+        None => HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)).ok(),
+        Some(mut combined) => {
+            combined.extend_from_slice(b", ");
+            combined.extend_from_slice(ours.as_bytes());
+            Some(
+                HeaderValue::from_bytes(&combined)
+                    .unwrap_or_else(|_| HeaderValue::from_str(&ours).expect("printable ASCII")),
+            )
+        }
     };
-    combined.extend_from_slice(b", ");
-    combined.extend_from_slice(ours.as_bytes());
-    Some(
-        HeaderValue::from_bytes(&combined)
-            .unwrap_or_else(|_| HeaderValue::from_str(&ours).expect("printable ASCII")),
-    )
+    if let Some(v) = value {
+        headers.insert(CACHE_STATUS, v);
+    }
 }
 
 /// The members already in `Cache-Status`, its lines folded into one list
