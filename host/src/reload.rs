@@ -242,7 +242,7 @@ impl Reloader {
             ));
         };
         let started = Instant::now();
-        let result = self.apply(&mut rt, &file).await;
+        let result = self.apply(&mut rt, &file, started, trigger).await;
         let duration = started.elapsed();
         drop(rt);
         match &result {
@@ -259,13 +259,16 @@ impl Reloader {
                 self.shared.generation().id
             ),
         }
-        self.shared.config_status.record(LastReload {
-            ok: result.is_ok(),
-            at: SystemTime::now(),
-            error: result.as_ref().err().map(|e| e.to_string()),
-            duration,
-            trigger,
-        });
+        // A reload that was applied was recorded before its swap.
+        if let Err(e) = &result {
+            self.shared.config_status.record(LastReload {
+                ok: false,
+                at: SystemTime::now(),
+                error: Some(e.to_string()),
+                duration,
+                trigger,
+            });
+        }
         result.map(|generation| Reloaded {
             generation,
             duration,
@@ -273,7 +276,13 @@ impl Reloader {
     }
 
     /// Prepares everything the new config needs, then swaps it in.
-    async fn apply(&self, rt: &mut Runtime, file: &Path) -> Result<u64, ReloadError> {
+    async fn apply(
+        &self,
+        rt: &mut Runtime,
+        file: &Path,
+        started: Instant,
+        trigger: Trigger,
+    ) -> Result<u64, ReloadError> {
         let old = self.shared.generation();
         let (config, plugins) = load(file, &self.shared.engine, Some(&old.plugins))
             .await
@@ -333,6 +342,15 @@ impl Reloader {
             pools_carried = carried,
             "swapping in the new config generation"
         );
+        // Nothing can fail from here on. The outcome is recorded first, so
+        // whoever sees the new generation serve also sees it in `/status`.
+        self.shared.config_status.record(LastReload {
+            ok: true,
+            at: SystemTime::now(),
+            error: None,
+            duration: started.elapsed(),
+            trigger,
+        });
         // The swap: new requests start on the new generation from here on.
         let old = self.shared.current.swap(generation.clone());
         drop(generation);

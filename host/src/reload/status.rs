@@ -13,7 +13,7 @@ use super::Trigger;
 pub struct LastReload {
     /// Whether it was applied.
     pub ok: bool,
-    /// When it finished.
+    /// When it finished (an applied one: just before its swap).
     pub at: SystemTime,
     /// The located error(s) of a refused reload.
     pub error: Option<String>,
