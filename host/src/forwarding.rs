@@ -39,21 +39,30 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// Appends `value` to a comma-separated list field, folding the field's
 /// existing lines (blank ones dropped) into one.
 fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let mut joined = String::new();
-    for line in headers
-        .get_all(&name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-    {
-        if !line.trim().is_empty() {
-            joined.push_str(line);
-            joined.push_str(", ");
-        }
+    let mut joined = folded(headers.get_all(&name)).unwrap_or_default();
+    if !joined.is_empty() {
+        joined.extend_from_slice(b", ");
     }
-    joined.push_str(value);
-    if let Ok(v) = HeaderValue::from_str(&joined) {
+    joined.extend_from_slice(value.as_bytes());
+    if let Ok(v) = HeaderValue::from_bytes(&joined) {
         headers.insert(name, v);
     }
+}
+
+/// The lines of a comma-separated list field folded into one list, blank
+/// lines dropped; `None` when there is nothing.
+pub fn folded(lines: header::GetAll<'_, HeaderValue>) -> Option<Vec<u8>> {
+    let mut joined: Vec<u8> = Vec::new();
+    for line in lines {
+        if line.as_bytes().iter().all(|c| *c == b' ' || *c == b'\t') {
+            continue;
+        }
+        if !joined.is_empty() {
+            joined.extend_from_slice(b", ");
+        }
+        joined.extend_from_slice(line.as_bytes());
+    }
+    (!joined.is_empty()).then_some(joined)
 }
 
 /// Adds `X-Forwarded-For` (appending the peer), `X-Forwarded-Proto` and

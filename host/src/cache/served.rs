@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
-use super::status::{self, CACHE_STATUS};
+use super::status::CACHE_STATUS;
 use crate::forwarding;
 
 /// The prepared header block of one entry, for the node it was made for.
@@ -84,7 +84,7 @@ impl Wire {
         }
         Wire {
             head: head.into_boxed_slice(),
-            upstream_status: status::existing_members(block.get_all(CACHE_STATUS)),
+            upstream_status: forwarding::folded(block.get_all(CACHE_STATUS)),
             dated: block.contains_key(header::DATE),
         }
     }

@@ -3,7 +3,6 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
-use http::header::GetAll;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::directives::is_tchar;
@@ -164,7 +163,7 @@ impl CacheStatus {
 /// folding any existing field lines into one.
 pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
     let ours = member.to_header_value();
-    let value = match existing_members(headers.get_all(CACHE_STATUS)) {
+    let value = match crate::forwarding::folded(headers.get_all(CACHE_STATUS)) {
         // The common case: the only member (at most an empty slot, see
         // `cache::Served`); the String becomes the value as is.
         None => HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)).ok(),
@@ -180,23 +179,6 @@ pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
     if let Some(v) = value {
         headers.insert(CACHE_STATUS, v);
     }
-}
-
-/// The members already in `Cache-Status`, its lines folded into one list
-/// (blank lines, such as `cache::Served`'s empty slot, skipped); `None` when
-/// there are none.
-pub fn existing_members(existing: GetAll<'_, HeaderValue>) -> Option<Vec<u8>> {
-    let mut combined: Vec<u8> = Vec::new();
-    for value in existing {
-        if value.as_bytes().iter().all(|c| *c == b' ' || *c == b'\t') {
-            continue;
-        }
-        if !combined.is_empty() {
-            combined.extend_from_slice(b", ");
-        }
-        combined.extend_from_slice(value.as_bytes());
-    }
-    (!combined.is_empty()).then_some(combined)
 }
 
 #[cfg(test)]
