@@ -78,6 +78,15 @@ struct Resident {
     shadowed: bool,
 }
 
+impl Resident {
+    /// Counts a request at `clock` and hands out the entry.
+    fn requested(&mut self, clock: u64) -> Arc<Entry> {
+        self.count = self.count.saturating_add(1);
+        self.last = clock;
+        self.entry.clone()
+    }
+}
+
 /// What [`Store::lookup`] found.
 pub struct Lookup {
     /// The `Vary` fields recorded for the URL key, if a variant is stored.
@@ -155,9 +164,7 @@ impl Store {
             if let Some(r) = inner.residents.get_mut(primary)
                 && !r.shadowed
             {
-                r.count = r.count.saturating_add(1);
-                r.last = clock;
-                let entry = r.entry.clone();
+                let entry = r.requested(clock);
                 return Lookup {
                     vary: Some(entry.vary.clone()),
                     full_key: full_key(&[]),
@@ -197,9 +204,7 @@ impl Store {
             if !accept(&r.entry) {
                 return None;
             }
-            r.count = r.count.saturating_add(1);
-            r.last = clock;
-            Some(r.entry.clone())
+            Some(r.requested(clock))
         };
         // As in `lookup`: a response without `Vary` is found in one hash
         // lookup, under the URL key itself.
@@ -229,9 +234,7 @@ impl Store {
     fn find_counted(&self, inner: &mut Inner, key: &str) -> Option<Arc<Entry>> {
         let clock = inner.clock;
         if let Some(r) = inner.residents.get_mut(key) {
-            r.count = r.count.saturating_add(1);
-            r.last = clock;
-            return Some(r.entry.clone());
+            return Some(r.requested(clock));
         }
         let hash = self.hasher.hash_one(key);
         let c = inner.history.entry(hash).or_insert(0);
