@@ -20,6 +20,7 @@ pub mod loadtest;
 pub mod logging;
 pub mod metrics;
 pub mod node;
+pub mod normalize;
 pub mod origin;
 pub mod pipeline;
 pub mod plugin;
