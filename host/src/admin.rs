@@ -87,8 +87,8 @@ impl AdminHandler {
         let mut soft = false;
         for (k, v) in form_pairs(query) {
             match k.as_str() {
-                "url" => target = Some(PurgeTarget::Url(v)),
-                "prefix" => target = Some(PurgeTarget::Prefix(v)),
+                "url" => target = Some(PurgeTarget::Url(purge_url(v, false))),
+                "prefix" => target = Some(PurgeTarget::Prefix(purge_url(v, true))),
                 "tag" | "key" => target = Some(PurgeTarget::Tag(v)),
                 "soft" => soft = matches!(v.as_str(), "1" | "true" | "yes"),
                 _ => {}
@@ -281,9 +281,65 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A purge URL read as requests are (see `pipeline::ingress`): the host
+/// lower case without the scheme's default port, the path normalised (for
+/// a prefix, only the authority: a prefix need not be a whole path). Text
+/// that does not parse is taken as given.
+fn purge_url(v: String, prefix: bool) -> String {
+    use crate::normalize::{self, EscapedSlashes, PathRules};
+    let (scheme, rest) = match v.split_once("://") {
+        Some((s, r)) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {
+            (s.to_ascii_lowercase(), r)
+        }
+        _ => ("".into(), v.as_str()),
+    };
+    let (authority, target) = if scheme.is_empty() {
+        (None, rest)
+    } else {
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        (Some(&rest[..end]), &rest[end..])
+    };
+    let authority = match authority {
+        Some(a) => match normalize::parse_authority(a.as_bytes(), normalize::default_port(&scheme))
+        {
+            Ok(a) => Some(a.text()),
+            Err(_) => return v,
+        },
+        None => None,
+    };
+    let target = if prefix {
+        target.to_string()
+    } else {
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        let path = if path.is_empty() && authority.is_some() {
+            "/"
+        } else {
+            path
+        };
+        let rules = PathRules {
+            merge_slashes: false,
+            escaped_slashes: EscapedSlashes::Keep,
+        };
+        match normalize::normalize_path(path, rules) {
+            Ok(p) => match query {
+                Some(q) => format!("{p}?{q}"),
+                None => p.into_owned(),
+            },
+            Err(_) => return v,
+        }
+    };
+    match authority {
+        Some(a) => format!("{scheme}://{a}{target}"),
+        None => target,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::form_pairs;
+    use super::{form_pairs, purge_url};
 
     #[test]
     fn decodes_purge_queries() {
@@ -292,5 +348,25 @@ mod tests {
         assert_eq!(p[1], ("soft".into(), "1".into()));
         assert_eq!(p[2], ("x".into(), "".into()));
         assert_eq!(form_pairs("tag=a%2")[0].1, "a%2");
+    }
+
+    #[test]
+    fn purge_urls_are_read_as_requests_are() {
+        let u = |s: &str| purge_url(s.to_string(), false);
+        assert_eq!(
+            u("HTTP://Shop.Example:80/a/./b?x=1"),
+            "http://shop.example/a/b?x=1"
+        );
+        assert_eq!(u("https://shop.example:443"), "https://shop.example/");
+        assert_eq!(
+            u("http://shop.example:8080/%61"),
+            "http://shop.example:8080/a"
+        );
+        assert_eq!(u("/a/../b"), "/b");
+        assert_eq!(u("/a%zz"), "/a%zz");
+        assert_eq!(
+            purge_url("http://SHOP.example:80/im".into(), true),
+            "http://shop.example/im"
+        );
     }
 }

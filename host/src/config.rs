@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use error::{ConfigError, ConfigErrors};
+
+pub use crate::normalize::{EscapedSlashes, PathRules};
 pub use pool::*;
 
 /// A validated node configuration.
@@ -186,6 +188,9 @@ pub struct PluginConfig {
     pub location: (usize, usize),
     /// A new version that runs on a share of the requests (`[plugins.canary]`).
     pub canary: Option<CanaryConfig>,
+    /// Request fields this plugin sets for the origin (lower case): removed
+    /// from every client request at ingress (see [`Config::edge_owned_headers`]).
+    pub owns_headers: Vec<String>,
 }
 
 /// `[plugins.canary]`: a second version of a plugin that runs on `percent`
@@ -216,6 +221,9 @@ pub struct NodeSettings {
     pub name: String,
     /// Region name (for example `eu-west`).
     pub region: String,
+    /// Request fields only the edge may set (lower case), removed from every
+    /// client request at ingress, on every route.
+    pub edge_owned_headers: Vec<String>,
 }
 
 /// One client-facing listener.
@@ -314,9 +322,68 @@ pub struct RouteConfig {
     pub cache: RouteCache,
     /// Pool used when the route's pool (and its own fallback) has no available backend.
     pub fallback: Option<String>,
+    /// Merge runs of `/` in the path (before the route is final).
+    pub merge_slashes: bool,
+    /// What `%2F` and `%5C` in the path do.
+    pub escaped_slashes: EscapedSlashes,
+    /// Forward the clients' override fields (`X-Original-URL`, ...); they
+    /// then join the cache key.
+    pub forward_overrides: bool,
+}
+
+impl RouteConfig {
+    /// A route to `pool` for every path, with the defaults.
+    pub fn catch_all(pool: &str) -> RouteConfig {
+        RouteConfig {
+            host: None,
+            path_prefix: "/".into(),
+            pool: pool.into(),
+            plugins: Vec::new(),
+            cache: RouteCache::default(),
+            fallback: None,
+            merge_slashes: false,
+            escaped_slashes: EscapedSlashes::Reject,
+            forward_overrides: false,
+        }
+    }
+
+    /// The path rules of this route.
+    pub fn path_rules(&self) -> PathRules {
+        PathRules {
+            merge_slashes: self.merge_slashes,
+            escaped_slashes: self.escaped_slashes,
+        }
+    }
 }
 
 impl Config {
+    /// Request fields removed from every client request at ingress: the
+    /// node's `edge_owned_headers`, each plugin's `owns_headers`, and the
+    /// header names of a plugin config's `claim_headers` table (the
+    /// convention of the sample `auth` plugin). A node that runs no plugins
+    /// (a shield behind edges) keeps what its edges set.
+    pub fn edge_owned_headers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.node.edge_owned_headers.clone();
+        for p in &self.plugins {
+            names.extend(p.owns_headers.iter().cloned());
+            let tables =
+                std::iter::once(&p.config).chain(p.canary.as_ref().and_then(|c| c.config.as_ref()));
+            for table in tables {
+                if let Some(toml::Value::Table(claims)) = table.get("claim_headers") {
+                    names.extend(
+                        claims
+                            .values()
+                            .filter_map(|v| v.as_str())
+                            .map(str::to_ascii_lowercase),
+                    );
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| {
@@ -378,14 +445,7 @@ impl Config {
             log: LogConfig::default(),
             origins: Vec::new(),
             pools: vec![PoolConfig::zero_config(backends)],
-            routes: vec![RouteConfig {
-                host: None,
-                path_prefix: "/".into(),
-                pool: "default".into(),
-                plugins: Vec::new(),
-                cache: RouteCache::default(),
-                fallback: None,
-            }],
+            routes: vec![RouteConfig::catch_all("default")],
             plugins: Vec::new(),
             cache: CacheConfig::default(),
             fleet: Vec::new(),
@@ -441,6 +501,7 @@ impl Default for NodeSettings {
         NodeSettings {
             name: "brink".into(),
             region: "local".into(),
+            edge_owned_headers: Vec::new(),
         }
     }
 }

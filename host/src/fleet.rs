@@ -198,6 +198,7 @@ fn derive(
     c.node = NodeSettings {
         name: spec.name.clone(),
         region: spec.region.clone(),
+        edge_owned_headers: base.node.edge_owned_headers.clone(),
     };
     c.listeners = vec![ListenerConfig {
         addr: spec.listen,

@@ -20,6 +20,14 @@ const HOP_BY_HOP: [&str; 8] = [
 /// Removes hop-by-hop fields, including every field that `Connection` names.
 /// `Transfer-Encoding` is removed too: the outgoing side frames the body itself.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    remove_connection_fields(headers);
+    headers.remove(header::TRANSFER_ENCODING);
+}
+
+/// [`remove_hop_by_hop`] but for `Transfer-Encoding`, which still says how
+/// the body in hand is framed. Runs at ingress, before any plugin, so a
+/// client's `Connection: x-user-id` cannot remove a field the edge sets.
+pub fn remove_connection_fields(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -33,7 +41,6 @@ pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove(header::TRANSFER_ENCODING);
 }
 
 /// Appends `value` to a comma-separated list field, folding the field's

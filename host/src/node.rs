@@ -82,9 +82,20 @@ impl BoundListener {
 #[derive(Clone)]
 pub(crate) struct EdgeHandler {
     shared: Arc<Shared>,
+    /// The port of the listener it serves (0 until one is given): a `Host`
+    /// naming it names this node, as one naming no port does.
+    port: u16,
 }
 
 impl EdgeHandler {
+    /// This handler for the listener bound to `port`.
+    pub(crate) fn for_port(&self, port: u16) -> EdgeHandler {
+        EdgeHandler {
+            shared: self.shared.clone(),
+            port,
+        }
+    }
+
     /// The limits of the current generation.
     fn current_limits(&self) -> Limits {
         self.shared.generation().config.limits.clone()
@@ -98,7 +109,12 @@ impl Handler for EdgeHandler {
         peer: SocketAddr,
         scheme: &'static str,
     ) -> impl Future<Output = http::Response<Body>> + Send + 'static + use<> {
-        pipeline::handle(req, ConnInfo { peer, scheme }, self.shared.clone())
+        let conn = ConnInfo {
+            peer,
+            scheme,
+            port: self.port,
+        };
+        pipeline::handle(req, conn, self.shared.clone())
     }
 
     fn limits(&self) -> Option<Limits> {
@@ -115,7 +131,12 @@ impl Handler for EdgeHandler {
         peer: SocketAddr,
         scheme: &'static str,
     ) -> Option<pipeline::PlainHit> {
-        pipeline::plain_hit(head, ConnInfo { peer, scheme }, &self.shared)
+        let conn = ConnInfo {
+            peer,
+            scheme,
+            port: self.port,
+        };
+        pipeline::plain_hit(head, conn, &self.shared)
     }
 }
 
@@ -184,6 +205,7 @@ impl Node {
         let mut listeners = listeners::Listeners::new(listeners::ListenEnv {
             handler: EdgeHandler {
                 shared: shared.clone(),
+                port: 0,
             },
             tracker: tracker.clone(),
             metrics: metrics.clone(),

@@ -260,8 +260,7 @@ pub fn parse_authority(raw: &[u8], default_port: u16) -> Result<Authority, HostE
             return Err(HostError::Invalid);
         }
         let name = name.strip_suffix(b".").unwrap_or(name);
-        if name.is_empty() || name.len() > 255 || name.split(|&b| b == b'.').any(<[u8]>::is_empty)
-        {
+        if name.is_empty() || name.len() > 255 || name.split(|&b| b == b'.').any(<[u8]>::is_empty) {
             return Err(HostError::Malformed);
         }
         let mut host = String::from_utf8(name.to_vec()).map_err(|_| HostError::Invalid)?;
@@ -274,9 +273,7 @@ pub fn parse_authority(raw: &[u8], default_port: u16) -> Result<Authority, HostE
             if digits.len() > 5 || !digits.iter().all(u8::is_ascii_digit) {
                 return Err(HostError::BadPort);
             }
-            let n: u32 = digits
-                .iter()
-                .fold(0, |n, d| n * 10 + u32::from(d - b'0'));
+            let n: u32 = digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0'));
             match u16::try_from(n) {
                 Ok(0) | Err(_) => return Err(HostError::BadPort),
                 Ok(p) if p == default_port => None,
@@ -366,10 +363,7 @@ mod tests {
             norm_with("/images/..%2faccount", false, true).as_deref(),
             Ok("/images/..%2Faccount")
         );
-        assert_eq!(
-            norm_with("/a/%2F/../b", false, true).as_deref(),
-            Ok("/a/b")
-        );
+        assert_eq!(norm_with("/a/%2F/../b", false, true).as_deref(), Ok("/a/b"));
     }
 
     #[test]
@@ -401,20 +395,35 @@ mod tests {
                 port: None
             })
         );
-        assert_eq!(a("shop.example:80", 80).map(|a| a.text()).as_deref(), Ok("shop.example"));
+        assert_eq!(
+            a("shop.example:80", 80).map(|a| a.text()).as_deref(),
+            Ok("shop.example")
+        );
         assert_eq!(
             a("shop.example:8080", 80).map(|a| a.text()).as_deref(),
             Ok("shop.example:8080")
         );
-        assert_eq!(a("shop.example:443", 443).map(|a| a.text()).as_deref(), Ok("shop.example"));
-        assert_eq!(a("shop.example.", 80).map(|a| a.text()).as_deref(), Ok("shop.example"));
-        assert_eq!(a("shop.example:", 80).map(|a| a.text()).as_deref(), Ok("shop.example"));
-        assert_eq!(a("[::1]:8080", 80).map(|a| a.text()).as_deref(), Ok("[::1]:8080"));
         assert_eq!(
-            a("[0:0::1]", 80).map(|a| a.text()).as_deref(),
-            Ok("[::1]")
+            a("shop.example:443", 443).map(|a| a.text()).as_deref(),
+            Ok("shop.example")
         );
-        assert_eq!(a("127.0.0.1:9", 80).map(|a| a.text()).as_deref(), Ok("127.0.0.1:9"));
+        assert_eq!(
+            a("shop.example.", 80).map(|a| a.text()).as_deref(),
+            Ok("shop.example")
+        );
+        assert_eq!(
+            a("shop.example:", 80).map(|a| a.text()).as_deref(),
+            Ok("shop.example")
+        );
+        assert_eq!(
+            a("[::1]:8080", 80).map(|a| a.text()).as_deref(),
+            Ok("[::1]:8080")
+        );
+        assert_eq!(a("[0:0::1]", 80).map(|a| a.text()).as_deref(), Ok("[::1]"));
+        assert_eq!(
+            a("127.0.0.1:9", 80).map(|a| a.text()).as_deref(),
+            Ok("127.0.0.1:9")
+        );
         assert_eq!(a("", 80), Err(HostError::Empty));
         assert_eq!(a(":80", 80), Err(HostError::Empty));
         assert_eq!(a("user@shop.example", 80), Err(HostError::Invalid));

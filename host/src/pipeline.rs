@@ -4,7 +4,10 @@
 //! [`cached`].
 
 mod cached;
+mod ingress;
 mod plain;
+
+pub use ingress::{MAX_RESTARTS, OVERRIDE_HEADERS};
 
 pub use plain::{PlainHit, plain_hit};
 
@@ -32,6 +35,9 @@ pub struct ConnInfo {
     pub peer: SocketAddr,
     /// `http` or `https`.
     pub scheme: &'static str,
+    /// The port of the listener it arrived on: like the scheme's default
+    /// port, a `Host` naming it is read as naming none.
+    pub port: u16,
 }
 
 /// What the phases learn about a request, for the log and metrics.
@@ -44,7 +50,8 @@ pub(crate) struct RequestCtx {
     pub(crate) origin: Option<String>,
     /// Cache outcome for the access log.
     pub(crate) cache: &'static str,
-    /// Host asked for, lower case, without port.
+    /// The request's authority (`host[:port]`, lower case, no default
+    /// port), once known.
     pub(crate) host: Arc<str>,
 }
 
@@ -113,15 +120,11 @@ async fn run(
 ) -> Result<Response<Body>, EdgeError> {
     let (mut parts, body) = req.into_parts();
     check_limits(&parts, generation)?;
+    let mut target = ingress::normalize(&mut parts, conn, generation)?;
     check_loop(&parts, &generation.config.node.name)?;
-    let host = request_host(&parts);
-    ctx.host = host.clone();
-    let (route_index, route) = select_route(&parts, &host, generation)?;
-    // Canary versions are picked once: both phases run the same versions.
-    let chain = generation.plugins.pick(route_index);
-    let chain: &[_] = &chain;
-    // Plugins see the client as text; a route without plugins builds nothing.
-    let client = if chain.is_empty() {
+    let (mut route_index, mut route) = ingress::route(&mut parts, &target, generation)?;
+    // Plugins see the client as text; a node without plugins builds nothing.
+    let client = if generation.config.plugins.is_empty() {
         ClientFacts {
             ip: String::new(),
             region: String::new(),
@@ -133,30 +136,62 @@ async fn run(
         }
     };
     let pool_exists = |name: &str| generation.pools.get(name).is_some();
-    // The phases that may wait on a plugin, the origin or a fill are boxed:
-    // inline, their state would make every request's future (moved several
-    // times by hyper) kilobytes large, cache hits included.
-    let (flow, seen) = if chain.is_empty() {
-        (Flow::Continue(plugin::Directives::default()), None)
-    } else {
-        Box::pin(plugin::on_request(
-            chain,
-            &mut parts,
-            conn.scheme,
-            &host,
-            &client,
-            &pool_exists,
-        ))
-        .await?
-    };
-    let directives = match flow {
-        Flow::Respond(mut resp) => {
-            ctx.cache = "PLUGIN";
-            cached::mark_bypass(&mut resp, &generation.node);
-            return Ok(resp);
+    // The request phase, run again from the top of the (new) route's chain
+    // each time a plugin changes the path or Host. The phases that may wait
+    // on a plugin, the origin or a fill are boxed: inline, their state would
+    // make every request's future (moved several times by hyper) kilobytes
+    // large, cache hits included.
+    let mut directives = plugin::Directives::default();
+    // (route, plugin index) of each rewrite so far: not called again there.
+    let mut rewrites: Vec<(usize, usize)> = Vec::new();
+    let (chain, seen) = loop {
+        // Canary versions are picked once per pass: both phases run the same versions.
+        let chain = generation.plugins.pick(route_index);
+        if chain.is_empty() {
+            break (chain, None);
         }
-        Flow::Continue(d) => d,
+        let skip: Vec<usize> = rewrites
+            .iter()
+            .filter(|(r, _)| *r == route_index)
+            .map(|(_, i)| *i)
+            .collect();
+        let request = (&mut parts, conn.scheme, &*target.host, &client);
+        let (flow, seen) = Box::pin(plugin::on_request_after(
+            &chain,
+            request,
+            &pool_exists,
+            &skip,
+            std::mem::take(&mut directives),
+        ))
+        .await?;
+        match flow {
+            Flow::Respond(mut resp) => {
+                ctx.cache = "PLUGIN";
+                cached::mark_bypass(&mut resp, &generation.node);
+                return Ok(resp);
+            }
+            Flow::Continue(d) => {
+                directives = d;
+                break (chain, seen);
+            }
+            Flow::Retarget { directives: d, by } => {
+                directives = d;
+                rewrites.push((route_index, by));
+                if rewrites.len() > ingress::MAX_RESTARTS {
+                    return Err(EdgeError::client(
+                        StatusCode::LOOP_DETECTED,
+                        "plugins rewrote the request too many times",
+                    ));
+                }
+                target = ingress::retarget(&mut parts, conn, &target)?;
+                (route_index, route) = ingress::route(&mut parts, &target, generation)?;
+            }
+        }
     };
+    let chain: &[_] = &chain;
+    // The log shows the request as forwarded.
+    ctx.path = parts.uri.path_and_query().cloned();
+    ctx.host = target.authority.clone();
     // The route's own pool was looked up once for the generation.
     let pool = match directives.pool.as_deref() {
         Some(name) => generation.pools.get(name),
@@ -169,15 +204,22 @@ async fn run(
         })?
         .clone();
     let resp = if cached::applies(&parts, route) {
+        let variant = key_variant(
+            directives.cache_variant,
+            generation.plugins.canary_tag(chain),
+            &pool,
+            route,
+            &parts,
+        );
         let phase = cached::CachePhase {
             shared: shared.clone(),
             generation: generation.clone(),
             pool,
             fallback: route.fallback.clone(),
             conn,
-            host,
+            host: target.authority.clone(),
             route_index,
-            variant: directives.cache_variant,
+            variant,
             ttl_override: directives.ttl_override,
         };
         phase.serve(parts, ctx).await?
@@ -191,6 +233,49 @@ async fn run(
         Some(seen) => Box::pin(plugin::on_response(chain, seen, &client.ip, resp)).await,
         None => Ok(resp),
     }
+}
+
+/// Runs before the cache phase: what the key holds besides the URL and the
+/// `Vary`'d fields. The plugins' cache variant; the canary versions the
+/// request ran (their responses are never served to the stable version);
+/// the pool's own `Host`, when it sets one (the origin answered for that
+/// host); and the override fields a route forwards (an origin may answer
+/// them with another resource). Parts are separated by a control character
+/// no plugin variant or field value holds.
+fn key_variant(
+    plugin: Option<String>,
+    canary: Option<String>,
+    pool: &Pool,
+    route: &crate::config::RouteConfig,
+    parts: &http::request::Parts,
+) -> Option<String> {
+    let pool_host = pool.host_override().and_then(|h| h.to_str().ok());
+    let overrides = route.forward_overrides && parts.headers.keys().any(ingress::is_override);
+    if canary.is_none() && pool_host.is_none() && !overrides {
+        return plugin;
+    }
+    let mut v = plugin.unwrap_or_default();
+    if let Some(c) = canary {
+        v.push_str("\u{1f}canary=");
+        v.push_str(&c);
+    }
+    if let Some(h) = pool_host {
+        v.push_str("\u{1f}pool-host=");
+        v.push_str(h);
+    }
+    if overrides {
+        for (name, value) in parts
+            .headers
+            .iter()
+            .filter(|(n, _)| ingress::is_override(n))
+        {
+            v.push('\u{1f}');
+            v.push_str(name.as_str());
+            v.push('=');
+            v.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        }
+    }
+    Some(v)
 }
 
 /// Runs for requests the cache does not handle (unsafe methods, bypassed
@@ -277,43 +362,6 @@ fn check_loop(req: &http::request::Parts, node: &str) -> Result<(), EdgeError> {
         ));
     }
     Ok(())
-}
-
-/// The host the client asked for, without port, lower case ("" when the
-/// request names none).
-fn request_host(req: &http::request::Parts) -> Arc<str> {
-    Arc::from(host_text(req))
-}
-
-/// [`request_host`], borrowed from the request when it is lower case.
-fn host_text(req: &http::request::Parts) -> std::borrow::Cow<'_, str> {
-    let raw = match req.uri.authority() {
-        Some(a) => a.host(),
-        None => match req.headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-            // Without a `:port` (digits only) at the end.
-            Some(h) => match h.bytes().rposition(|c| c == b':') {
-                Some(i) if h.as_bytes()[i + 1..].iter().all(u8::is_ascii_digit) => &h[..i],
-                _ => h,
-            },
-            None => "",
-        },
-    };
-    if raw.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Owned(raw.to_ascii_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(raw)
-    }
-}
-
-/// Runs after the limits: picks the route (404 when none matches).
-fn select_route<'g>(
-    req: &http::request::Parts,
-    host: &str,
-    generation: &'g Generation,
-) -> Result<(usize, &'g crate::config::RouteConfig), EdgeError> {
-    generation
-        .route((!host.is_empty()).then_some(host), req.uri.path())
-        .ok_or_else(|| EdgeError::client(StatusCode::NOT_FOUND, "no route for this host and path"))
 }
 
 /// Builds the request sent to the origin: hop-by-hop fields dropped,

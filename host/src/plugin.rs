@@ -99,6 +99,15 @@ pub enum Flow {
     Continue(Directives),
     /// Answer with this response now.
     Respond(http::Response<Body>),
+    /// The plugin at index `by` of the chain changed the path or `Host`: the
+    /// chain stopped right after it, and the route is to be chosen again
+    /// (see [`on_request_after`]).
+    Retarget {
+        /// What the plugins decided so far.
+        directives: Directives,
+        /// The plugin's index in the chain.
+        by: usize,
+    },
 }
 
 /// Facts about the client given to plugins.
@@ -122,6 +131,9 @@ pub struct Canary {
     pub plugin: Arc<LoadedPlugin>,
     /// Share of requests, 0.0 to 100.0.
     pub percent: f64,
+    /// `NAME@HASH` of its component and config: what its responses add to
+    /// the cache key.
+    pub key_tag: Arc<str>,
 }
 
 /// Every plugin of one config generation, and each route's chain.
@@ -157,6 +169,19 @@ impl PluginSet {
                 })
                 .collect(),
         )
+    }
+
+    /// What the canary versions in a picked chain add to the cache key, so a
+    /// response made through a canary is never served to a request on the
+    /// stable version (nor to one on another canary); `None` when the chain
+    /// runs only stable versions.
+    pub fn canary_tag(&self, chain: &[Arc<LoadedPlugin>]) -> Option<String> {
+        let mut tags = chain
+            .iter()
+            .filter(|p| p.is_canary())
+            .filter_map(|p| self.canaries.get(p.name()).map(|c| &*c.key_tag));
+        let first = tags.next()?;
+        Some(tags.fold(first.to_string(), |acc, t| acc + "," + t))
     }
 
     /// The canary version of plugin `name`, if it has one.
@@ -230,8 +255,25 @@ pub async fn on_request(
     client: &ClientFacts,
     pool_exists: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<(Flow, Option<SeenRequest>), EdgeError> {
+    let directives = Directives::default();
+    let request = (parts, scheme, host, client);
+    on_request_after(chain, request, pool_exists, &[], directives).await
+}
+
+/// [`on_request`] for a chain that runs again after a rewrite: the plugins
+/// at the indexes in `skip` (those that already rewrote this request on
+/// this route) are not called, and `directives` carries what the earlier
+/// passes decided (later decisions win). A plugin that changes the path or
+/// `Host` ends the pass with [`Flow::Retarget`].
+pub async fn on_request_after(
+    chain: &[Arc<LoadedPlugin>],
+    (parts, scheme, host, client): (&mut http::request::Parts, &str, &str, &ClientFacts),
+    pool_exists: &(dyn Fn(&str) -> bool + Sync),
+    skip: &[usize],
+    mut directives: Directives,
+) -> Result<(Flow, Option<SeenRequest>), EdgeError> {
     if chain.is_empty() {
-        return Ok((Flow::Continue(Directives::default()), None));
+        return Ok((Flow::Continue(directives), None));
     }
     // For 0.2.0 plugins: the head and client as one buffer, written on first
     // use and again only after a plugin edited the request. `request_len` is
@@ -243,9 +285,8 @@ pub async fn on_request(
     // after an edit.
     let mut head: Option<RequestHead> = None;
     let mut info: Option<bindings::ClientInfo> = None;
-    let mut directives = Directives::default();
-    for plugin in chain {
-        if !plugin.has_on_request() {
+    for (index, plugin) in chain.iter().enumerate() {
+        if !plugin.has_on_request() || skip.contains(&index) {
             continue;
         }
         let result = plugin
@@ -291,7 +332,7 @@ pub async fn on_request(
                 }
                 match convert::apply_request_edits_to_parts(parts, &mut edits) {
                     Ok(edited) => {
-                        if edited {
+                        if edited.any {
                             buf_current = false;
                             head = None;
                         }
@@ -303,6 +344,10 @@ pub async fn on_request(
                         }
                         if edits.ttl_override.is_some() {
                             directives.ttl_override = edits.ttl_override;
+                        }
+                        if edited.target {
+                            let by = index;
+                            return Ok((Flow::Retarget { directives, by }, None));
                         }
                     }
                     Err(msg) => on_failure(plugin, malformed(plugin, msg))?,

@@ -31,6 +31,9 @@ pub struct Generation {
     pub route_cache: Box<[RouteCacheCounters]>,
     /// This node's name, shared by every `Cache-Status` member it writes.
     pub node: Arc<str>,
+    /// Request fields removed from every client request at ingress
+    /// ([`Config::edge_owned_headers`]).
+    pub edge_owned: Box<[http::HeaderName]>,
 }
 
 impl Drop for Generation {
@@ -52,8 +55,14 @@ impl Generation {
             .iter()
             .map(|r| pools.get(&r.pool).cloned())
             .collect();
+        let edge_owned = config
+            .edge_owned_headers()
+            .iter()
+            .filter_map(|n| http::HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
         Generation {
             id,
+            edge_owned,
             node: Arc::from(config.node.name.as_str()),
             config,
             pools,

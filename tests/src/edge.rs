@@ -15,6 +15,7 @@ use crate::tls::TestCert;
 pub struct TestEdge {
     origins: Vec<String>,
     pool_lines: Vec<String>,
+    routes: String,
     extra: String,
     tls: Option<String>,
     name: Option<String>,
@@ -35,6 +36,14 @@ impl TestEdge {
     /// Adds a `key = value` line to the `default` pool, e.g. `timeout = "300ms"`.
     pub fn pool_setting(mut self, line: &str) -> TestEdge {
         self.pool_lines.push(line.to_string());
+        self
+    }
+
+    /// Adds `[[routes]]` TOML, matched before the catch-all route `/`.
+    pub fn routes_toml(mut self, routes: &str) -> TestEdge {
+        self.routes.push('\n');
+        self.routes.push_str(routes);
+        self.routes.push('\n');
         self
     }
 
@@ -79,6 +88,7 @@ impl TestEdge {
             t.push_str(line);
             t.push('\n');
         }
+        t.push_str(&self.routes);
         t.push_str("\n[[routes]]\npath_prefix = \"/\"\npool = \"default\"\n");
         t.push_str(&self.extra);
         t

@@ -43,6 +43,10 @@ pub struct Script {
     /// Answer a request whose `If-None-Match` lists this script's `ETag`
     /// (or `*`) with `304 Not Modified` and the script's header fields.
     pub not_modified_on_etag: bool,
+    /// Request fields echoed in the response as `x-reflect-NAME` (the
+    /// values joined by `, `, `-` when absent), as an origin that builds its
+    /// answer from them would: what a cache may then not share.
+    pub reflect: Vec<&'static str>,
 }
 
 impl Default for Script {
@@ -53,6 +57,7 @@ impl Default for Script {
             body: Bytes::new(),
             delay: Duration::ZERO,
             not_modified_on_etag: false,
+            reflect: Vec::new(),
         }
     }
 }
@@ -80,6 +85,12 @@ impl Script {
     /// Adds a header field.
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Script {
         self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Echoes request field `name` in the response as `x-reflect-NAME`.
+    pub fn reflect(mut self, name: &'static str) -> Script {
+        self.reflect.push(name);
         self
     }
 
@@ -114,6 +125,25 @@ pub struct Seen {
     pub query: Option<String>,
     /// Header fields.
     pub headers: HeaderMap,
+}
+
+impl Seen {
+    /// The request-target as received (path and query).
+    pub fn target(&self) -> String {
+        match &self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.clone(),
+        }
+    }
+
+    /// Every value of field `name`.
+    pub fn values(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect()
+    }
 }
 
 #[derive(Default)]
@@ -214,6 +244,11 @@ impl ScriptOrigin {
             .filter(|s| s.path == path)
             .cloned()
             .collect()
+    }
+
+    /// Every request received, oldest first.
+    pub fn all_seen(&self) -> Vec<Seen> {
+        self.state.lock_seen().clone()
     }
 
     /// The last request received for `path`.
@@ -363,6 +398,24 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         h.insert(
             http::header::CONTENT_LENGTH,
             HeaderValue::from(script.body.len()),
+        );
+    }
+    for name in &script.reflect {
+        let values: Vec<&[u8]> = req
+            .headers()
+            .get_all(*name)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        let joined = if values.is_empty() {
+            b"-".to_vec()
+        } else {
+            values.join(&b", "[..])
+        };
+        let value = HeaderValue::from_bytes(&joined).expect("reflected value");
+        h.insert(
+            HeaderName::from_bytes(format!("x-reflect-{name}").as_bytes()).expect("reflect name"),
+            value,
         );
     }
     stamp(h, seq, &script.headers);

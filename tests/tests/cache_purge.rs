@@ -53,7 +53,8 @@ async fn purge_by_url() {
     assert!(hit(&edge, "/p/2").await);
     assert_eq!(origin.count("/p/1"), 2);
 
-    // A full URL (scheme and host, percent-encoded in the query).
+    // A full URL (scheme and host, percent-encoded in the query); the key
+    // holds no port when the client named the listener's own.
     let host = brink_tests::url_addr(edge.url()).ip().to_string();
     let q = format!("url=http%3A%2F%2F{host}%2Fp%2F2");
     assert_eq!(purge_ok(&edge, &q).await, 1);

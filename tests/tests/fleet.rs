@@ -214,3 +214,36 @@ async fn loadtest_against_a_fleet_agrees_with_the_origin() {
         "report {tiers} vs origin {counted}"
     );
 }
+
+/// The shipped demo: `/beta/` is a public prefix for auth and the router
+/// rewrites it onto the API; the rewritten request is checked again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_checks_a_rewritten_beta_request_like_any_other() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml");
+    let config = Config::load(&file).expect("demo config");
+    let token = brink::cli::demo_token(&config).expect("a demo token");
+    let fleet = Fleet::start(config).await.expect("demo fleet starts");
+    let edge = member_url(&fleet, "edge-eu-west");
+    let client = h1_client();
+
+    let anonymous = get(&client, &format!("{edge}/beta/api/inventory/1")).await;
+    assert_eq!(anonymous.status, 401, "{}", anonymous.text());
+    let post = brink_tests::request_with(
+        &client,
+        http::Method::POST,
+        &format!("{edge}/beta/api/orders"),
+        &[],
+    )
+    .await;
+    assert_eq!(post.status, 401);
+
+    let bearer = format!("Bearer {token}");
+    let r = brink_tests::get_with(
+        &client,
+        &format!("{edge}/beta/api/inventory/1"),
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    fleet.shutdown().await;
+}

@@ -73,6 +73,8 @@ pub struct RawRouteCache {
 pub struct RawNode {
     pub name: Option<Spanned<String>>,
     pub region: Option<Spanned<String>>,
+    #[serde(default)]
+    pub edge_owned_headers: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +138,9 @@ pub struct RawRoute {
     pub plugins: Vec<Spanned<String>>,
     pub cache: Option<RawRouteCache>,
     pub fallback: Option<Spanned<String>>,
+    pub merge_slashes: Option<bool>,
+    pub escaped_slashes: Option<Spanned<String>>,
+    pub override_headers: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,6 +158,8 @@ pub struct RawPlugin {
     #[serde(default)]
     pub config: toml::Table,
     pub canary: Option<RawCanary>,
+    #[serde(default)]
+    pub owns_headers: Vec<Spanned<String>>,
 }
 
 /// `[plugins.canary]`: a new version that gets a share of the requests.

@@ -64,6 +64,23 @@ impl Errs<'_> {
         self.list.push(e);
     }
 
+    /// A list of request field names, lower case; each invalid one is an
+    /// error at its place.
+    fn header_names(&mut self, names: &[Spanned<String>], key: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (j, n) in names.iter().enumerate() {
+            match http::HeaderName::from_bytes(n.get_ref().as_bytes()) {
+                Ok(h) => out.push(h.as_str().to_string()),
+                Err(_) => self.at(
+                    n,
+                    &format!("{key}[{j}]"),
+                    format!("invalid header name \"{}\"", n.get_ref()),
+                ),
+            }
+        }
+        out
+    }
+
     fn top(&mut self, key: &str, message: impl Into<String>) {
         self.list
             .push(ConfigError::new(self.file, 1, 1, key, message.into()));
@@ -197,6 +214,8 @@ pub(super) fn validate(
                     .as_ref()
                     .map(|s| s.get_ref().clone())
                     .unwrap_or_else(|| "local".into()),
+                edge_owned_headers: errs
+                    .header_names(&n.edge_owned_headers, "node.edge_owned_headers"),
             }
         }
     };
@@ -444,6 +463,39 @@ pub(super) fn validate(
             plugins: r.plugins.iter().map(|p| p.get_ref().clone()).collect(),
             cache: route_cache(r.cache.as_ref(), &mut errs, i),
             fallback: r.fallback.as_ref().map(|f| f.get_ref().clone()),
+            merge_slashes: r.merge_slashes.unwrap_or(false),
+            escaped_slashes: match r
+                .escaped_slashes
+                .as_ref()
+                .map(|v| (v, v.get_ref().as_str()))
+            {
+                None | Some((_, "reject")) => EscapedSlashes::Reject,
+                Some((_, "keep")) => EscapedSlashes::Keep,
+                Some((v, other)) => {
+                    errs.at(
+                        v,
+                        &format!("routes[{i}].escaped_slashes"),
+                        format!("unknown action \"{other}\": expected \"reject\" or \"keep\""),
+                    );
+                    EscapedSlashes::Reject
+                }
+            },
+            forward_overrides: match r
+                .override_headers
+                .as_ref()
+                .map(|v| (v, v.get_ref().as_str()))
+            {
+                None | Some((_, "drop")) => false,
+                Some((_, "forward")) => true,
+                Some((v, other)) => {
+                    errs.at(
+                        v,
+                        &format!("routes[{i}].override_headers"),
+                        format!("unknown action \"{other}\": expected \"drop\" or \"forward\""),
+                    );
+                    false
+                }
+            },
         });
     }
     if raw.routes.is_empty() && !raw.pools.is_empty() {
@@ -677,6 +729,7 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             index: i,
             location: (line, col),
             canary,
+            owns_headers: errs.header_names(&p.owns_headers, &key("owns_headers")),
         });
     }
     out

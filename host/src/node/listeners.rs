@@ -169,7 +169,7 @@ impl Listeners {
         let (stop, stopped) = watch::channel(false);
         let tls = Arc::new(ArcSwapOption::from(tls.map(Arc::new)));
         let ctx = ListenerCtx {
-            handler: self.env.handler.clone(),
+            handler: self.env.handler.for_port(bound.addr.port()),
             limits: self.env.handler.current_limits(),
             tls: tls.clone(),
             shutdown: stopped,

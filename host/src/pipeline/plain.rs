@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::Method;
 use http::header;
 
-use super::{ConnInfo, cached, check_limits, check_loop, host_text, select_route};
+use super::{ConnInfo, cached, check_limits, check_loop, ingress};
 use crate::access_log::{self, AccessRecord};
 use crate::cache::status::{CACHE_STATUS, CacheStatus};
 use crate::cache::{Entry, Wire, push_field};
@@ -45,16 +45,28 @@ pub fn plain_hit(
     let generation = shared.generation();
     check_limits(parts, &generation).ok()?;
     check_loop(parts, &generation.config.node.name).ok()?;
-    let host = host_text(parts);
-    let (route_index, route) = select_route(parts, &host, &generation).ok()?;
+    // Only a request already in normal form (ingress would change nothing
+    // the route, key or origin see) on a route that keys nothing else.
+    let (host, authority) = ingress::plain(parts, conn)?;
+    let (route_index, route) = ingress::select(parts, host, &generation).ok()?;
     if !generation.plugins.chain(route_index).is_empty()
         || generation.route_pools[route_index].is_none()
         || !cached::applies(parts, route)
+        || generation.route_pools[route_index]
+            .as_ref()
+            .is_some_and(|p| p.host_override().is_some())
+        || (route.forward_overrides && parts.headers.keys().any(ingress::is_override))
     {
         return None;
     }
-    let (entry, member, age) =
-        cached::plain_hit(shared, &generation, conn.scheme, &host, route_index, parts)?;
+    let (entry, member, age) = cached::plain_hit(
+        shared,
+        &generation,
+        conn.scheme,
+        authority,
+        route_index,
+        parts,
+    )?;
     Some(PlainHit {
         generation,
         shared: shared.clone(),

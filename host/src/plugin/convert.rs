@@ -191,20 +191,54 @@ pub fn apply_header_ops(list: &mut Vec<(String, String)>, ops: &[HeaderOp]) -> R
     Ok(())
 }
 
+/// What a plugin's request edits changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Edited {
+    /// Anything at all (the head shown to the next plugin is made again).
+    pub any: bool,
+    /// The path or `Host`: the route is chosen again.
+    pub target: bool,
+}
+
 /// Applies a plugin's request edits to the request itself; on error the
-/// request is unchanged. Returns whether anything was edited.
+/// request is unchanged. A new path is normalised as a client's is
+/// ([`crate::normalize`]); a new `Host` must be one valid authority, set
+/// (never appended or removed).
 pub fn apply_request_edits_to_parts(
     parts: &mut http::request::Parts,
     edits: &mut RequestEdits,
-) -> Result<bool, String> {
+) -> Result<Edited, String> {
     check_header_ops(&edits.headers)?;
-    if let Some(p) = &edits.path
-        && !p.starts_with('/')
-    {
-        return Err(format!("path must start with '/': {p:?}"));
+    let mut host_changed = false;
+    for op in &edits.headers {
+        match op {
+            HeaderOp::Set((n, v)) if n.eq_ignore_ascii_case("host") => {
+                crate::normalize::parse_authority(v.as_bytes(), 80)
+                    .map_err(|e| format!("invalid host {v:?}: {e}"))?;
+                host_changed |= parts.headers.get(http::header::HOST).map(|h| h.as_bytes())
+                    != Some(v.as_bytes());
+            }
+            HeaderOp::Append((n, _)) | HeaderOp::Remove(n) if n.eq_ignore_ascii_case("host") => {
+                return Err("plugins may only set host, not append or remove it".into());
+            }
+            _ => {}
+        }
     }
-    let target = if edits.path.is_some() || edits.query.is_some() {
-        let path = edits.path.as_deref().unwrap_or(parts.uri.path());
+    let path = match &edits.path {
+        Some(p) => {
+            let rules = crate::normalize::PathRules {
+                merge_slashes: false,
+                escaped_slashes: crate::normalize::EscapedSlashes::Keep,
+            };
+            let n = crate::normalize::normalize_path(p, rules)
+                .map_err(|e| format!("rewritten path {p:?}: {e}"))?;
+            Some(n.into_owned())
+        }
+        None => None,
+    };
+    let path_changed = path.as_deref().is_some_and(|p| p != parts.uri.path());
+    let target = if path.is_some() || edits.query.is_some() {
+        let path = path.as_deref().unwrap_or(parts.uri.path());
         let query = match &edits.query {
             Some(q) => Some(q.as_str()).filter(|q| !q.is_empty()),
             None => parts.uri.query(),
@@ -214,12 +248,15 @@ pub fn apply_request_edits_to_parts(
         None
     };
     check_cache_variant(edits)?;
-    let edited = target.is_some() || !edits.headers.is_empty();
+    let any = target.is_some() || !edits.headers.is_empty();
     apply_header_ops_to_map(&mut parts.headers, std::mem::take(&mut edits.headers))?;
     if let Some(pq) = target {
         parts.uri = http::Uri::from(pq);
     }
-    Ok(edited)
+    Ok(Edited {
+        any,
+        target: path_changed || host_changed,
+    })
 }
 
 fn check_cache_variant(edits: &RequestEdits) -> Result<(), String> {

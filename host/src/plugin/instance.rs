@@ -183,6 +183,11 @@ impl LoadedPlugin {
         .collect()
     }
 
+    /// Whether this is the version of `[plugins.canary]`.
+    pub fn is_canary(&self) -> bool {
+        self.canary
+    }
+
     /// `stable`, or `canary` for the version of `[plugins.canary]`.
     pub fn version(&self) -> &'static str {
         if self.canary { "canary" } else { "stable" }

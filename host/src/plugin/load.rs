@@ -183,6 +183,11 @@ impl PluginSet {
                             Canary {
                                 plugin: loaded,
                                 percent: c.percent,
+                                key_tag: Arc::from(format!(
+                                    "{}@{:016x}",
+                                    p.name,
+                                    hash ^ hash_bytes(format!("{table:?}").as_bytes())
+                                )),
                             },
                         );
                     }
