@@ -226,3 +226,46 @@ async fn an_uncacheable_response_is_not_shared() {
     assert_eq!(seqs.len(), N, "every request got its own origin response");
     assert_eq!(origin.count("/me"), N as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_of_a_leader_with_authorization_fill_for_themselves() {
+    // The leader's response may not be stored for it (Authorization, no
+    // `public`), but it may for the others: they make one fill of their own
+    // and share it, instead of each going to the origin.
+    let origin = ScriptOrigin::start().await;
+    origin.set(
+        "/shared",
+        Script::cached("shared", "max-age=60").delay(Duration::from_millis(300)),
+    );
+    let edge = edge(&origin).await;
+    let url = format!("{}/shared", edge.url());
+    let leader = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            brink_tests::get_with(&h1_client(), &url, &[("authorization", "Bearer x")]).await
+        })
+    };
+    brink_tests::eventually(
+        Duration::from_secs(10),
+        "the authorized request reached the origin",
+        || origin.count("/shared") >= 1,
+    )
+    .await;
+    let replies = burst(&url).await;
+    let leader = leader.await.expect("leader");
+    assert_eq!(leader.text(), "shared");
+    assert!(
+        !cache_status(&leader).contains("stored"),
+        "{}",
+        cache_status(&leader)
+    );
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.text(), "shared");
+    }
+    assert_eq!(
+        origin.count("/shared"),
+        2,
+        "the authorized request and one fill for the others"
+    );
+}

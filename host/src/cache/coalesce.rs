@@ -17,6 +17,11 @@ pub enum FillOutcome {
     Stored(Arc<Entry>),
     /// The response may not be shared: waiters go to the origin themselves.
     Uncacheable,
+    /// The response answered the leader's own request and says nothing
+    /// about the others' (it was not stored because of that request's
+    /// credentials or directives): waiters fill again, coalescing among
+    /// themselves.
+    LeaderOnly,
     /// The leader failed: waiters try again on their own.
     Failed,
 }
