@@ -237,8 +237,14 @@ impl CachePhase {
             Ok(b) => b,
             Err(Partial::TooLarge(body)) => return not_stored(head, body, NotStorable::TooLarge),
             Err(Partial::Failed(e)) => {
+                // A body that stalled (body_timeout) is answered 504.
+                let kind = if crate::origin::BodyTimeout::is_timeout(&*e) {
+                    crate::error::OriginFailure::Timeout
+                } else {
+                    crate::error::OriginFailure::Protocol
+                };
                 return Err(EdgeError::Origin {
-                    kind: crate::error::OriginFailure::Protocol,
+                    kind,
                     pool: self.pool.name().to_string(),
                     backend: "-".into(),
                     message: format!("reading the response body: {e}"),
