@@ -78,8 +78,8 @@ impl CachePhase {
                         }
                     };
                 }
-                Join::Waiter(rx) => match coalesce_wait(rx).await {
-                    FillOutcome::Stored(entry) => {
+                Join::Waiter(rx) => match coalesce_wait(rx, self.coalesce_timeout()).await {
+                    Some(FillOutcome::Stored(entry)) => {
                         // The leader's response may vary on fields this request differs in.
                         if key.full(&entry.vary, &parts.headers) != entry.full_key {
                             let full = key.full(&entry.vary, &parts.headers);
@@ -117,13 +117,21 @@ impl CachePhase {
                             log: "COLLAPSED",
                         });
                     }
-                    FillOutcome::Uncacheable => {
+                    Some(FillOutcome::Uncacheable) => {
                         self.count(CacheResult::Miss);
                         return self.fetch_uncoalesced(parts, fwd, ctx).await;
                     }
                     // Nothing to share yet: try again (one of the
                     // waiters leads the next fill).
-                    FillOutcome::LeaderOnly | FillOutcome::Failed => continue,
+                    Some(FillOutcome::LeaderOnly | FillOutcome::Failed) => continue,
+                    // The fill is slow or stuck on its origin: this request
+                    // fetches for itself (not stored; the fill may still be).
+                    None => {
+                        self.count(CacheResult::Miss);
+                        let mut answer = self.fetch_uncoalesced(parts, fwd, ctx).await?;
+                        answer.status.detail = Some("coalesce-timeout".into());
+                        return Ok(answer);
+                    }
                 },
             }
         }

@@ -36,8 +36,10 @@ impl CachePhase {
                 Join::Leader(g) => break g,
                 Join::Waiter(rx) => rx,
             };
-            let outcome = coalesce_wait(rx).await;
-            if let FillOutcome::Stored(fresh) = outcome {
+            // `None`: the leader is slow or stuck on its origin; like a
+            // failure, stale-if-error may answer, else this request fetches.
+            let outcome = coalesce_wait(rx, self.coalesce_timeout()).await;
+            if let Some(FillOutcome::Stored(fresh)) = outcome {
                 self.count(CacheResult::Coalesced);
                 let mut status = self.new_status();
                 status.fwd = Some(fwd);
@@ -51,7 +53,7 @@ impl CachePhase {
             }
             // The leader's answer was for its own request alone: one of
             // the waiters asks again for the others.
-            if matches!(outcome, FillOutcome::LeaderOnly) && attempts < 2 {
+            if matches!(outcome, Some(FillOutcome::LeaderOnly)) && attempts < 2 {
                 attempts += 1;
                 continue;
             }
@@ -59,7 +61,7 @@ impl CachePhase {
             // the waiters get the stale copy too, where stale-if-error
             // allows it, instead of each asking the failing origin.
             let now = SystemTime::now();
-            if matches!(outcome, FillOutcome::Failed)
+            if matches!(outcome, Some(FillOutcome::Failed) | None)
                 && policy::may_serve_stale_on_error(
                     &entry.freshness,
                     entry.age(now),
@@ -71,7 +73,11 @@ impl CachePhase {
                 status.collapsed = true;
                 return Ok(self.stale_on_error(&entry, parts, now, status));
             }
-            return self.fetch_uncoalesced(parts, fwd, ctx).await;
+            let mut answer = self.fetch_uncoalesced(parts, fwd, ctx).await?;
+            if outcome.is_none() {
+                answer.status.detail = Some("coalesce-timeout".into());
+            }
+            return Ok(answer);
         };
         let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
         let request_time = SystemTime::now();
