@@ -639,7 +639,8 @@ fn reasons_from_the_response_are_uncacheable_for_everyone() {
         cache_statuses: Some(vec![200, 404]),
         ..StoreRules::default()
     };
-    let cases: [(u16, &[(&str, &str)], NotStorable); 11] = [
+    type Case = (u16, &'static [(&'static str, &'static str)], NotStorable);
+    let cases: [Case; 11] = [
         (100, &[], NotStorable::Interim),
         (
             206,
