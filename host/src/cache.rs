@@ -121,7 +121,7 @@ pub struct CacheCounters {
 /// The node's cache.
 pub struct Cache {
     entries: store::Store,
-    pass: moka::sync::Cache<Arc<str>, ()>,
+    pass: moka::sync::Cache<Arc<str>, PassScope>,
     inflight: coalesce::Inflight,
     /// Counters.
     pub counters: CacheCounters,
@@ -138,6 +138,19 @@ impl std::fmt::Debug for Cache {
 /// How long a key that produced an uncacheable response bypasses coalescing
 /// (Varnish's hit-for-pass), so uncacheable hot URLs are not serialised.
 const PASS_TTL: Duration = Duration::from_secs(30);
+
+/// Which requests a URL's hit-for-pass applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassScope {
+    /// A request without credentials got a response that no request may
+    /// store: every request for the URL skips coalescing.
+    Everyone,
+    /// A request with credentials (`Authorization`, `Cookie`) got a response
+    /// that may not be stored, maybe because of them (`private`,
+    /// `Set-Cookie`): requests with credentials skip coalescing, the others
+    /// still fill (and may store) as usual.
+    Credentialed,
+}
 
 impl Cache {
     /// An empty cache with this capacity.
@@ -205,14 +218,25 @@ impl Cache {
         self.purge(&PurgeTarget::Url(primary_url.to_string()), false)
     }
 
-    /// Marks a key as uncacheable for a while: requests skip coalescing.
-    pub fn mark_pass(&self, primary: &Arc<str>) {
-        self.pass.insert(primary.clone(), ());
+    /// Marks a key as uncacheable for a while, for the requests of `scope`:
+    /// they skip coalescing. A pass for everyone is not narrowed.
+    pub fn mark_pass(&self, primary: &Arc<str>, scope: PassScope) {
+        if scope == PassScope::Credentialed
+            && self.pass.get(&**primary) == Some(PassScope::Everyone)
+        {
+            return;
+        }
+        self.pass.insert(primary.clone(), scope);
     }
 
-    /// Whether the key is in hit-for-pass.
-    pub fn is_pass(&self, primary: &str) -> bool {
-        self.pass.contains_key(primary)
+    /// Whether the key is in hit-for-pass for a request with (or without)
+    /// credentials.
+    pub fn is_pass(&self, primary: &str, credentialed: bool) -> bool {
+        match self.pass.get(primary) {
+            Some(PassScope::Everyone) => true,
+            Some(PassScope::Credentialed) => credentialed,
+            None => false,
+        }
     }
 
     /// Joins the fill of `key`: the first caller leads, later ones wait.
@@ -265,7 +289,28 @@ fn url_matches(entry_url: &str, target: &str, prefix: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::url_matches;
+    use std::sync::Arc;
+
+    use super::{Cache, PassScope, url_matches};
+    use crate::config::CacheConfig;
+
+    #[test]
+    fn pass_scopes() {
+        let cache = Cache::new(&CacheConfig::default());
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("http://h/a"), Arc::from("http://h/b"));
+        assert!(!cache.is_pass(&a, false) && !cache.is_pass(&a, true));
+        cache.mark_pass(&a, PassScope::Credentialed);
+        assert!(cache.is_pass(&a, true), "credentialed requests pass");
+        assert!(!cache.is_pass(&a, false), "anonymous ones still fill");
+        cache.mark_pass(&a, PassScope::Everyone);
+        assert!(cache.is_pass(&a, true) && cache.is_pass(&a, false));
+        cache.mark_pass(&a, PassScope::Credentialed);
+        assert!(
+            cache.is_pass(&a, false),
+            "a pass for everyone is not narrowed"
+        );
+        assert!(!cache.is_pass(&b, true) && !cache.is_pass(&b, false));
+    }
 
     #[test]
     fn purge_url_matching() {

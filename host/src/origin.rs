@@ -30,6 +30,7 @@ pub use backend::Backend;
 pub use balance::Affinity;
 pub use connector::{ConnTag, load_ca_file};
 pub use forward::{Forwarded, forward};
+pub use guard::{BodyTimeout, TotalTimeout};
 pub use pool::{Pool, PoolStats};
 pub use report::{encode_metrics, status_json};
 

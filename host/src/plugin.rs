@@ -405,6 +405,15 @@ pub async fn on_response(
     let (mut body_bytes, body) = match is_small_text(&parts, limit) {
         Some(_) => match body.collect().await {
             Ok(c) => (Some(c.to_bytes()), None),
+            // An origin body that stalled (body_timeout) is the origin's timeout.
+            Err(e) if crate::origin::BodyTimeout::is_timeout(&*e) => {
+                return Err(EdgeError::Origin {
+                    kind: crate::error::OriginFailure::Timeout,
+                    pool: "-".into(),
+                    backend: "-".into(),
+                    message: format!("reading response body: {e}"),
+                });
+            }
             Err(e) => return Err(EdgeError::Internal(format!("reading response body: {e}"))),
         },
         None => (None, Some(body)),

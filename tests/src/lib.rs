@@ -11,6 +11,7 @@
 //!   upload endpoints) that counts what it receives.
 //! - [`ScriptOrigin`]: an origin that answers each path as the test scripted
 //!   ([`Script`]), records the requests it gets and can go down and come back.
+//! - [`StallOrigin`]: an origin whose response bodies stall after 10 bytes.
 //! - Clients: HTTP/1.1 ([`h1_client`]), h2c ([`h2c_client`]), HTTPS with ALPN
 //!   ([`HttpsConn`]) against a [`TestCert`] made at test time, and [`RawConn`]
 //!   for byte-level tests.
@@ -24,6 +25,7 @@ pub mod edge;
 pub mod process;
 pub mod raw;
 pub mod script;
+pub mod stall;
 pub mod tls;
 
 use std::future::Future;
@@ -40,6 +42,7 @@ pub use script::{
     Script, ScriptOrigin, Seen, cache_status, get_with, http_date, http_date_ago, purge,
     request_with,
 };
+pub use stall::StallOrigin;
 pub use tls::TestCert;
 
 /// How long a spawned process may take to print its listening lines.

@@ -1,14 +1,17 @@
 //! Request coalescing: concurrent misses for one key make one origin request,
-//! a failing leader never leaves its waiters hanging, and a response that may
-//! not be shared is not shared.
+//! a failing leader never leaves its waiters hanging, a leader stuck on a
+//! stalled origin holds them no longer than `coalesce_timeout`, and a
+//! response that may not be shared is not shared.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use brink_tests::{
-    EdgeHandle, Reply, Script, ScriptOrigin, TestEdge, cache_status, get, h1_client, within,
+    EdgeHandle, Reply, Script, ScriptOrigin, StallOrigin, TestEdge, cache_status, get, h1_client,
+    within,
 };
 use http::StatusCode;
+use http_body_util::BodyExt;
 
 const N: usize = 100;
 /// Upper bound for all N requests to complete (the origin takes ~300 ms).
@@ -225,4 +228,117 @@ async fn an_uncacheable_response_is_not_shared() {
     }
     assert_eq!(seqs.len(), N, "every request got its own origin response");
     assert_eq!(origin.count("/me"), N as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_of_a_leader_with_authorization_fill_for_themselves() {
+    // The leader's response may not be stored for it (Authorization, no
+    // `public`), but it may for the others: they make one fill of their own
+    // and share it, instead of each going to the origin.
+    let origin = ScriptOrigin::start().await;
+    origin.set(
+        "/shared",
+        Script::cached("shared", "max-age=60").delay(Duration::from_millis(300)),
+    );
+    let edge = edge(&origin).await;
+    let url = format!("{}/shared", edge.url());
+    let leader = {
+        let url = url.clone();
+        tokio::spawn(async move {
+            brink_tests::get_with(&h1_client(), &url, &[("authorization", "Bearer x")]).await
+        })
+    };
+    brink_tests::eventually(
+        Duration::from_secs(10),
+        "the authorized request reached the origin",
+        || origin.count("/shared") >= 1,
+    )
+    .await;
+    let replies = burst(&url).await;
+    let leader = leader.await.expect("leader");
+    assert_eq!(leader.text(), "shared");
+    assert!(
+        !cache_status(&leader).contains("stored"),
+        "{}",
+        cache_status(&leader)
+    );
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.text(), "shared");
+    }
+    assert_eq!(
+        origin.count("/shared"),
+        2,
+        "the authorized request and one fill for the others"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_of_a_stalled_fill_fetch_for_themselves_after_coalesce_timeout() {
+    // A cacheable answer whose body stalls after 10 of 1000 bytes. The
+    // leader's fill is stuck until body_timeout (3 s); its waiters stop
+    // waiting after coalesce_timeout (300 ms) and each asks the origin.
+    let origin = StallOrigin::start(&[("cache-control", "max-age=60")]).await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .pool_setting("body_timeout = \"3s\"")
+        .pool_setting("coalesce_timeout = \"300ms\"")
+        .start()
+        .await;
+    let url = format!("{}/stalls", edge.url());
+    let client = h1_client();
+    let tasks: Vec<_> = (0..5)
+        .map(|_| {
+            let client = client.clone();
+            let url = url.clone();
+            tokio::spawn(async move {
+                let req = http::Request::get(url).body(brink::body::empty()).unwrap();
+                let resp = client.request(req).await.expect("response head");
+                let status = resp.status();
+                let body = resp.into_body().collect().await.map(|b| b.to_bytes());
+                (status, body)
+            })
+        })
+        .collect();
+    // Every request reached the origin while the leader's stalled exchange
+    // was still open: the waiters did not wait for it to fail.
+    brink_tests::eventually(Duration::from_secs(10), "five origin requests", || {
+        origin.requests() >= 5
+    })
+    .await;
+    assert_eq!(
+        origin.closed(),
+        0,
+        "the waiters asked before the leader's body timed out"
+    );
+    let replies = within(Duration::from_secs(10), "every request ends", async {
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await.expect("request task"));
+        }
+        out
+    })
+    .await;
+    let mut timeouts = 0;
+    for (status, body) in &replies {
+        match status.as_u16() {
+            // The leader buffers the fill: its client gets a 504.
+            504 => timeouts += 1,
+            // The others stream: a cut body, never a complete short one.
+            200 => assert!(body.is_err(), "truncated, not complete: {body:?}"),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(timeouts >= 1, "the leader's fill timed out");
+    assert_eq!(origin.requests(), 5);
+    // The origin recovers: nothing broken was stored, the next request
+    // fills the cache and the one after is a hit.
+    origin.recover();
+    let r = get(&client, &url).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body.len(), 1000);
+    assert!(!cache_status(&r).contains("; hit"), "{}", cache_status(&r));
+    let r = get(&client, &url).await;
+    assert_eq!(r.body.len(), 1000);
+    assert!(cache_status(&r).contains("; hit"), "{}", cache_status(&r));
 }

@@ -2,7 +2,8 @@
 //! conflicting duplicated directives, `Vary` with hundreds of fields, keys
 //! differing only in host case or percent-encoding. Nothing crashes, nothing
 //! is poisoned (a later well-formed request gets the right body), and the
-//! node keeps answering.
+//! node keeps answering. One client's request (its `Authorization`,
+//! `Cookie` or directives) never makes a URL uncached for the others.
 
 use std::time::Duration;
 
@@ -314,4 +315,111 @@ async fn keys_differing_in_host_case_or_encoding_do_not_poison() {
         "at most br, gzip and identity entries"
     );
     still_healthy(&edge, &origin).await;
+}
+
+/// Requests that fetch a cacheable URL (`max-age=60`, no `public`) without
+/// storing it, or storing it for everyone: either way the anonymous requests
+/// that follow are cached (one fill, then hits), never hit-for-pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_clients_request_does_not_make_a_url_pass_for_everyone() {
+    let origin = ScriptOrigin::start().await;
+    let edge = edge(&origin).await;
+    let client = h1_client();
+    let cases: [(&str, (&str, &str)); 5] = [
+        ("/authorized", ("authorization", "x")),
+        ("/no-cache", ("cache-control", "no-cache")),
+        ("/no-store", ("cache-control", "no-store")),
+        ("/max-age-0", ("cache-control", "max-age=0")),
+        ("/cookie", ("cookie", "session=1")),
+    ];
+    for (path, field) in cases {
+        origin.set(
+            path,
+            Script::cached(format!("body of {path}"), "max-age=60"),
+        );
+        let url = format!("{}{path}", edge.url());
+        let r = get_with(&client, &url, &[field]).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.text(), format!("body of {path}"));
+        for i in 0..10 {
+            let r = get(&client, &url).await;
+            assert_eq!(r.status, StatusCode::OK, "{path}");
+            assert_eq!(r.text(), format!("body of {path}"));
+            if i > 0 {
+                assert!(
+                    cache_status(&r).contains("; hit"),
+                    "{path}, anonymous request {i}: {}",
+                    cache_status(&r)
+                );
+            }
+        }
+        assert!(
+            origin.count(path) <= 2,
+            "{path}: {} origin fetches",
+            origin.count(path)
+        );
+    }
+}
+
+/// A `private` answer to a request with credentials may be private because
+/// of them: it does not make the URL pass for requests without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_answer_to_credentials_does_not_pass_the_anonymous() {
+    let origin = ScriptOrigin::start().await;
+    let edge = edge(&origin).await;
+    let client = h1_client();
+    for (path, field) in [
+        ("/cookie", ("cookie", "session=1")),
+        ("/authorized", ("authorization", "x")),
+    ] {
+        let url = format!("{}{path}", edge.url());
+        origin.set(path, Script::cached("yours", "private, max-age=60"));
+        let r = get_with(&client, &url, &[field]).await;
+        assert_eq!(r.text(), "yours");
+        assert!(
+            cache_status(&r).contains("detail=private"),
+            "{}",
+            cache_status(&r)
+        );
+        // The anonymous answer is cacheable: filled once, then hits.
+        origin.set(path, Script::cached("everyone's", "max-age=60"));
+        let before = origin.count(path);
+        for i in 0..5 {
+            let r = get(&client, &url).await;
+            assert_eq!(r.text(), "everyone's");
+            if i > 0 {
+                assert!(cache_status(&r).contains("; hit"), "{}", cache_status(&r));
+            }
+        }
+        assert_eq!(origin.count(path), before + 1, "{path}");
+    }
+}
+
+/// What was there before keeps working: a `private` answer to an anonymous
+/// request is private for everyone, and the URL goes hit-for-pass (it is
+/// neither stored nor coalesced for a while, even if the next answer could
+/// be stored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_response_makes_the_url_pass_for_everyone() {
+    let origin = ScriptOrigin::start().await;
+    let edge = edge(&origin).await;
+    let client = h1_client();
+    let url = format!("{}/private", edge.url());
+    origin.set("/private", Script::cached("mine", "private, max-age=60"));
+    for _ in 0..11 {
+        let r = get(&client, &url).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.text(), "mine");
+        assert!(!cache_status(&r).contains("; hit"), "{}", cache_status(&r));
+    }
+    assert_eq!(origin.count("/private"), 11);
+    // Now cacheable, but the URL is in hit-for-pass (30 s): fetched, not stored.
+    origin.set("/private", Script::cached("now public", "max-age=60"));
+    for _ in 0..3 {
+        let r = get(&client, &url).await;
+        assert_eq!(r.text(), "now public");
+        assert!(!cache_status(&r).contains("; hit"), "{}", cache_status(&r));
+        assert!(!cache_status(&r).contains("stored"), "{}", cache_status(&r));
+    }
+    assert_eq!(origin.count("/private"), 14);
 }

@@ -1,11 +1,11 @@
 //! Reverse proxying end to end: bodies stream both ways, hop-by-hop fields are
-//! dropped, forwarding fields are added, every client protocol works, and origin
-//! failures map to 502 / 504.
+//! dropped, forwarding fields are added, every client protocol works, origin
+//! failures map to 502 / 504, and a body that stalls is cut.
 
 use brink::body::{Body, BoxError, full};
 use brink_tests::{
-    EXCHANGE_TIMEOUT, EchoOrigin, Fnv, HttpsConn, Reply, TestCert, TestEdge, get, h1_client,
-    h2c_client, pattern, refused_addr, send, url_addr, within,
+    EXCHANGE_TIMEOUT, EchoOrigin, Fnv, HttpsConn, Reply, StallOrigin, TestCert, TestEdge, get,
+    h1_client, h2c_client, pattern, refused_addr, send, url_addr, within,
 };
 use bytes::Bytes;
 use http::{Request, StatusCode, Version};
@@ -393,4 +393,63 @@ async fn a_half_closed_client_gets_its_response() {
             "{expect}: {text}"
         );
     }
+}
+
+/// An origin that sends its head and 10 of 1000 bytes, then nothing: past
+/// `body_timeout` the client's response is cut (the client sees a truncated
+/// body, never a complete short one), the origin connection is closed, and
+/// the backend has a failure on record. Not when the origin closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stalls_is_cut_after_body_timeout() {
+    let origin = StallOrigin::start(&[]).await;
+    let edge = TestEdge::new()
+        .origin(origin.url())
+        .pool_setting("body_timeout = \"300ms\"")
+        .config_toml("[routes.cache]\nenabled = false\n")
+        .start()
+        .await;
+    let client = h1_client();
+    for version in [Version::HTTP_11, Version::HTTP_2] {
+        let client = if version == Version::HTTP_2 {
+            h2c_client()
+        } else {
+            client.clone()
+        };
+        let req = Request::get(format!("{}/stalls", edge.url()))
+            .body(brink::body::empty())
+            .unwrap();
+        let resp = within(EXCHANGE_TIMEOUT, "response head", client.request(req))
+            .await
+            .expect("response");
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-length"], "1000");
+        let body = within(
+            std::time::Duration::from_secs(10),
+            "the cut body ends, long before the origin closes",
+            resp.into_body().collect(),
+        )
+        .await;
+        assert!(body.is_err(), "{version:?}: a truncated body is an error");
+    }
+    brink_tests::eventually(
+        std::time::Duration::from_secs(10),
+        "the edge closed both stalled origin connections",
+        || origin.closed() == 2,
+    )
+    .await;
+    let metrics = get(&client, &format!("{}/metrics", edge.admin_url()))
+        .await
+        .text();
+    let failures: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("brink_origin_backend_failures_total{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no failures line: {metrics}"));
+    assert_eq!(failures, 2, "each stalled body counts as a failure");
+    // The origin recovers: the same URL is answered whole.
+    origin.recover();
+    let reply = get(&client, &format!("{}/stalls", edge.url())).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body.len(), 1000);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use http::header::{
     ACCEPT_ENCODING, AGE, AUTHORIZATION, CONNECTION, CONTENT_ENCODING, CONTENT_LENGTH,
-    CONTENT_LOCATION, CONTENT_RANGE, DATE, ETAG, EXPIRES, IF_MODIFIED_SINCE, IF_NONE_MATCH,
+    CONTENT_LOCATION, CONTENT_RANGE, COOKIE, DATE, ETAG, EXPIRES, IF_MODIFIED_SINCE, IF_NONE_MATCH,
     LAST_MODIFIED, LOCATION, PRAGMA, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, SET_COOKIE, TE,
     TRAILER, TRANSFER_ENCODING, UPGRADE, VARY,
 };
@@ -90,7 +90,115 @@ pub enum Storability {
     /// Store it, fresh for this long.
     Store(Freshness),
     /// Do not store it, for this reason.
-    DontStore(&'static str),
+    DontStore(NotStorable),
+}
+
+/// Why a response is not stored. Some reasons come from the request that
+/// fetched it (its method, `Authorization`, `no-store`): another request for
+/// the same URL may well get a response that can be stored. The others are
+/// about the response itself and hold for every request that gets it (see
+/// [`NotStorable::uncacheable_for_everyone`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotStorable {
+    /// The request was a HEAD (the cache stores GET responses).
+    HeadRequest,
+    /// The request method is not cacheable.
+    Method,
+    /// The request said `no-store`.
+    RequestNoStore,
+    /// The request had `Authorization` and the response did not allow sharing
+    /// it (`public`, `s-maxage`, `must-revalidate`).
+    RequestAuthorization,
+    /// A 1xx.
+    Interim,
+    /// A 206.
+    Partial,
+    /// A 304.
+    NotModified,
+    /// `must-understand` with a status this cache does not implement.
+    MustUnderstand,
+    /// `no-store` (in `Cache-Control`, `CDN-Cache-Control` or `Surrogate-Control`).
+    NoStore,
+    /// `private`.
+    Private,
+    /// `Set-Cookie` on a route that does not store it.
+    SetCookie,
+    /// `Vary: *`, an invalid `Vary` or too many fields.
+    VaryStar,
+    /// A status the route's `statuses` does not list.
+    StatusRule,
+    /// No explicit lifetime and a status that is not heuristically cacheable.
+    NoFreshness,
+    /// Stale on arrival, and no validator or stale window to make it useful.
+    StaleOnArrival,
+    /// Bigger than the cache's `max_object_bytes`.
+    TooLarge,
+}
+
+impl NotStorable {
+    /// The reason as shown in `Cache-Status` (`detail=`) and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotStorable::HeadRequest => "HEAD responses are not stored",
+            NotStorable::Method => "method is not cacheable",
+            NotStorable::RequestNoStore => "request no-store",
+            NotStorable::RequestAuthorization => "request has Authorization",
+            NotStorable::Interim => "interim response",
+            NotStorable::Partial => "partial content is not a full response",
+            NotStorable::NotModified => "304 updates a stored response",
+            NotStorable::MustUnderstand => "must-understand with a status not understood",
+            NotStorable::NoStore => "no-store",
+            NotStorable::Private => "private",
+            NotStorable::SetCookie => "Set-Cookie",
+            NotStorable::VaryStar => "Vary: * (or too many Vary fields)",
+            NotStorable::StatusRule => "status not cached by rule",
+            NotStorable::NoFreshness => "no explicit freshness and no heuristic",
+            NotStorable::StaleOnArrival => "stale on arrival and no validator",
+            NotStorable::TooLarge => "too-large",
+        }
+    }
+
+    /// Whether the reason is about the response itself, so that the URL's
+    /// response cannot be stored whoever asks (what hit-for-pass may be
+    /// based on); `false` for reasons that come from the request that
+    /// fetched it (its method, `Authorization`, request `no-store`).
+    ///
+    /// The response itself may still depend on the request: an origin can
+    /// answer `private` or `Set-Cookie` because the request carried
+    /// credentials (see [`carries_credentials`]).
+    pub fn uncacheable_for_everyone(self) -> bool {
+        match self {
+            NotStorable::HeadRequest
+            | NotStorable::Method
+            | NotStorable::RequestNoStore
+            | NotStorable::RequestAuthorization => false,
+            NotStorable::Interim
+            | NotStorable::Partial
+            | NotStorable::NotModified
+            | NotStorable::MustUnderstand
+            | NotStorable::NoStore
+            | NotStorable::Private
+            | NotStorable::SetCookie
+            | NotStorable::VaryStar
+            | NotStorable::StatusRule
+            | NotStorable::NoFreshness
+            | NotStorable::StaleOnArrival
+            | NotStorable::TooLarge => true,
+        }
+    }
+}
+
+impl std::fmt::Display for NotStorable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the request carries credentials (`Authorization` or `Cookie`):
+/// an origin may answer it with a response for this client alone
+/// (`private`, `no-store`, `Set-Cookie`) that it would not give others.
+pub fn carries_credentials(req_headers: &HeaderMap) -> bool {
+    req_headers.contains_key(AUTHORIZATION) || req_headers.contains_key(COOKIE)
 }
 
 fn secs(v: u64) -> Duration {
@@ -195,19 +303,19 @@ pub fn storability(
 ) -> Storability {
     use Storability::DontStore;
     if method == Method::HEAD {
-        return DontStore("HEAD responses are not stored");
+        return DontStore(NotStorable::HeadRequest);
     }
     if method != Method::GET {
-        return DontStore("method is not cacheable");
+        return DontStore(NotStorable::Method);
     }
     if directives::cache_control(req_headers).no_store {
-        return DontStore("request no-store");
+        return DontStore(NotStorable::RequestNoStore);
     }
     let code = status.as_u16();
     match code {
-        ..200 => return DontStore("interim response"),
-        206 => return DontStore("partial content is not a full response"),
-        304 => return DontStore("304 updates a stored response"),
+        ..200 => return DontStore(NotStorable::Interim),
+        206 => return DontStore(NotStorable::Partial),
+        304 => return DontStore(NotStorable::NotModified),
         _ => {}
     }
 
@@ -226,18 +334,18 @@ pub fn storability(
 
     let understood = status_understood(code);
     if ctl.must_understand && !understood {
-        return DontStore("must-understand with a status not understood");
+        return DontStore(NotStorable::MustUnderstand);
     }
     let no_store = ctl.no_store && !(ctl.must_understand && understood);
     if no_store || surrogate.no_store {
-        return DontStore("no-store");
+        return DontStore(NotStorable::NoStore);
     }
     if ctl.private {
-        return DontStore("private");
+        return DontStore(NotStorable::Private);
     }
     let shared_ok = |c: &CacheControl| c.public || c.s_maxage.is_some() || c.must_revalidate;
     if req_headers.contains_key(AUTHORIZATION) && !shared_ok(&ctl) && !shared_ok(&cc) {
-        return DontStore("request has Authorization");
+        return DontStore(NotStorable::RequestAuthorization);
     }
     let mut strip_fields: Vec<String> = ctl
         .private_fields
@@ -249,15 +357,15 @@ pub fn storability(
     strip_fields.dedup();
     let cookie_stripped = strip_fields.iter().any(|f| f == "set-cookie");
     if resp_headers.contains_key(SET_COOKIE) && !rules.allow_set_cookie && !cookie_stripped {
-        return DontStore("Set-Cookie");
+        return DontStore(NotStorable::SetCookie);
     }
     if vary(resp_headers) == Vary::Star {
-        return DontStore("Vary: * (or too many Vary fields)");
+        return DontStore(NotStorable::VaryStar);
     }
     if let Some(list) = &rules.cache_statuses
         && !list.contains(&code)
     {
-        return DontStore("status not cached by rule");
+        return DontStore(NotStorable::StatusRule);
     }
 
     let date = header_date(resp_headers, &DATE);
@@ -285,7 +393,7 @@ pub fn storability(
         no_freshness_info = lifetime.is_none();
         (lifetime.unwrap_or_default(), true)
     } else {
-        return DontStore("no explicit freshness and no heuristic");
+        return DontStore(NotStorable::NoFreshness);
     };
 
     let explicit_revalidate = ctl.must_revalidate || ctl.proxy_revalidate;
@@ -321,7 +429,7 @@ pub fn storability(
         resp_headers.contains_key(ETAG) || header_date(resp_headers, &LAST_MODIFIED).is_some();
     let useless = always_revalidate || lifetime <= initial_age;
     if useless && !has_validator && stale_while_revalidate.is_zero() && stale_if_error.is_zero() {
-        return DontStore("stale on arrival and no validator");
+        return DontStore(NotStorable::StaleOnArrival);
     }
 
     Storability::Store(Freshness {

@@ -10,6 +10,15 @@ use std::time::Duration;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Default time to an origin's response head.
 pub const DEFAULT_ORIGIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default longest wait for the next bytes of an origin's response body
+/// (nginx's `proxy_read_timeout` is 60 s; this matches the head's timeout).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default longest wait of a request on another request's fill of the same
+/// key before it fetches for itself (nginx's `proxy_cache_lock_timeout` is
+/// 5 s): long enough for an ordinary fill, a large object included (10 MB at
+/// 10 Mbit/s), short enough that a fill stuck on a stalled origin holds its
+/// waiters a bounded time.
+pub const DEFAULT_COALESCE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time an idle keep-alive connection to an origin is kept.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default age after which a keep-alive connection is not reused.
@@ -205,6 +214,14 @@ pub struct PoolConfig {
     pub timeout: Duration,
     /// Deadline for the whole exchange, retries and response body included.
     pub total_timeout: Option<Duration>,
+    /// Longest wait for the next bytes of a response body (idle, not total):
+    /// past it the exchange fails like a timeout, the client's response is
+    /// cut and nothing is stored.
+    pub body_timeout: Duration,
+    /// Longest wait of a request on another request's cache fill (or
+    /// revalidation) of the same key; past it the request fetches for itself
+    /// (not stored).
+    pub coalesce_timeout: Duration,
     /// Override of the `Host` sent to the origin; by default the client's `Host` is kept.
     pub host: Option<String>,
     /// Most requests in flight (so connections) per backend.
@@ -243,6 +260,8 @@ impl PoolConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             timeout: DEFAULT_ORIGIN_TIMEOUT,
             total_timeout: None,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            coalesce_timeout: DEFAULT_COALESCE_TIMEOUT,
             host: None,
             max_connections: None,
             idle_timeout: DEFAULT_POOL_IDLE_TIMEOUT,

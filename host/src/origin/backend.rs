@@ -131,6 +131,13 @@ impl Backend {
 #[derive(Debug)]
 pub(super) struct InFlight(Arc<Backend>);
 
+impl InFlight {
+    /// The backend the request is on.
+    pub(super) fn backend(&self) -> &Backend {
+        &self.0
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);

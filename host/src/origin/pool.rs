@@ -173,6 +173,18 @@ impl Pool {
         }
     }
 
+    /// A response body stalled past `body_timeout`: a failure of its backend,
+    /// like a timeout to the head.
+    pub(super) fn body_timed_out(&self, backend: &Backend) {
+        tracing::debug!(
+            pool = self.name(),
+            backend = %backend.uri,
+            "response body stalled for {:?} (body_timeout)",
+            self.config.body_timeout
+        );
+        self.record(backend, false);
+    }
+
     fn failure(&self, backend: &Backend, kind: OriginFailure, message: String) -> EdgeError {
         EdgeError::Origin {
             kind,
@@ -184,9 +196,10 @@ impl Pool {
 
     /// One attempt: sends `req` (whose URI is only a path and query) to
     /// `backend` and waits for the response head within the first-byte
-    /// timeout (and the total deadline). The body streams.
+    /// timeout (and the total deadline). The body streams, failing if the
+    /// origin sends nothing for `body_timeout` (see [`GuardedBody`]).
     pub(super) async fn send(
-        &self,
+        self: &Arc<Self>,
         backend: &Arc<Backend>,
         mut req: Request<Body>,
         deadline: Option<tokio::time::Instant>,
@@ -274,7 +287,10 @@ impl Pool {
                 conn.poison();
             }
         }
-        Ok(resp.map(|b| GuardedBody::new(b, deadline, in_flight, permit).boxed()))
+        let body_timeout = self.config.body_timeout;
+        Ok(resp.map(|b| {
+            GuardedBody::new(b, deadline, body_timeout, in_flight, permit, self.clone()).boxed()
+        }))
     }
 }
 

@@ -249,6 +249,12 @@ impl CachePhase {
         .await
     }
 
+    /// How long a request waits on another's fill of its key (the pool's
+    /// `coalesce_timeout`).
+    fn coalesce_timeout(&self) -> Duration {
+        self.pool.config().coalesce_timeout
+    }
+
     fn new_status(&self) -> CacheStatus {
         CacheStatus {
             cache: self.generation.node.clone(),

@@ -51,7 +51,7 @@ fn fresh(resp: &[(&str, &str)]) -> Freshness {
 
 fn dont(s: Storability) -> &'static str {
     match s {
-        Storability::DontStore(r) => r,
+        Storability::DontStore(r) => r.as_str(),
         other => panic!("expected DontStore, got {other:?}"),
     }
 }
@@ -239,7 +239,7 @@ fn heuristic_freshness() {
     assert_eq!((f.lifetime, f.stale_if_error), (S(0), S(30)));
     assert!(matches!(
         store_with(&[], 302, &[("etag", "\"v\"")], &StoreRules::default()),
-        Storability::DontStore("no explicit freshness and no heuristic")
+        Storability::DontStore(NotStorable::NoFreshness)
     ));
     // Not heuristically cacheable status.
     let lm = httpdate::fmt_http_date(t(0) - S(1000));
@@ -375,7 +375,7 @@ fn overflowing_max_age() {
     assert_eq!(f.lifetime, S(DELTA_SECONDS_MAX));
     assert!(matches!(
         store(&[("cache-control", "max-age=-1")]),
-        Storability::DontStore("stale on arrival and no validator")
+        Storability::DontStore(NotStorable::StaleOnArrival)
     ));
 }
 
@@ -579,6 +579,144 @@ fn authorization_3_5() {
         store_with(&auth, 200, &[], &forced),
         Storability::DontStore(_)
     ));
+}
+
+/// The reason of a refusal, as a value.
+fn why(s: Storability) -> NotStorable {
+    match s {
+        Storability::DontStore(r) => r,
+        other => panic!("expected DontStore, got {other:?}"),
+    }
+}
+
+#[test]
+fn reasons_from_the_request_are_not_uncacheable_for_everyone() {
+    let rules = StoreRules::default();
+    let cc = [("cache-control", "max-age=60")];
+    let on = |m: Method, req: &[(&str, &str)]| {
+        why(storability(
+            &m,
+            &hm(req),
+            StatusCode::OK,
+            &hm(&cc),
+            &rules,
+            t(0),
+            t(0),
+        ))
+    };
+    for (reason, want) in [
+        (on(Method::HEAD, &[]), NotStorable::HeadRequest),
+        (on(Method::POST, &[]), NotStorable::Method),
+        (
+            on(Method::GET, &[("cache-control", "no-store")]),
+            NotStorable::RequestNoStore,
+        ),
+        (
+            on(Method::GET, &[("authorization", "x")]),
+            NotStorable::RequestAuthorization,
+        ),
+    ] {
+        assert_eq!(reason, want);
+        assert!(!reason.uncacheable_for_everyone(), "{reason}");
+    }
+    // Request directives other than no-store, and cookies, do not refuse.
+    for req in [
+        [("cache-control", "no-cache")],
+        [("cache-control", "max-age=0")],
+        [("pragma", "no-cache")],
+        [("cookie", "session=1")],
+    ] {
+        assert!(
+            matches!(store_with(&req, 200, &cc, &rules), Storability::Store(_)),
+            "{req:?}"
+        );
+    }
+}
+
+#[test]
+fn reasons_from_the_response_are_uncacheable_for_everyone() {
+    let rules = StoreRules {
+        cache_statuses: Some(vec![200, 404]),
+        ..StoreRules::default()
+    };
+    type Case = (u16, &'static [(&'static str, &'static str)], NotStorable);
+    let cases: [Case; 11] = [
+        (100, &[], NotStorable::Interim),
+        (
+            206,
+            &[("cache-control", "max-age=60")],
+            NotStorable::Partial,
+        ),
+        (
+            304,
+            &[("cache-control", "max-age=60")],
+            NotStorable::NotModified,
+        ),
+        (
+            299,
+            &[("cache-control", "must-understand, no-store, max-age=60")],
+            NotStorable::MustUnderstand,
+        ),
+        (200, &[("cache-control", "no-store")], NotStorable::NoStore),
+        (
+            200,
+            &[("cache-control", "private, max-age=60")],
+            NotStorable::Private,
+        ),
+        (
+            200,
+            &[("cache-control", "max-age=60"), ("set-cookie", "a=1")],
+            NotStorable::SetCookie,
+        ),
+        (
+            200,
+            &[("cache-control", "max-age=60"), ("vary", "*")],
+            NotStorable::VaryStar,
+        ),
+        (
+            410,
+            &[("cache-control", "max-age=60")],
+            NotStorable::StatusRule,
+        ),
+        (200, &[], NotStorable::StaleOnArrival),
+        (
+            200,
+            &[("cache-control", "no-cache")],
+            NotStorable::StaleOnArrival,
+        ),
+    ];
+    for (status, resp, want) in cases {
+        let reason = why(store_with(&[], status, resp, &rules));
+        assert_eq!(reason, want, "{status} {resp:?}");
+        assert!(reason.uncacheable_for_everyone(), "{reason}");
+    }
+    let reason = why(store_with(&[], 302, &[], &StoreRules::default()));
+    assert_eq!(reason, NotStorable::NoFreshness);
+    assert!(reason.uncacheable_for_everyone());
+    assert!(NotStorable::TooLarge.uncacheable_for_everyone());
+    // A response refusal wins over the request's: `private` to a request
+    // with Authorization is about the response (whether it is so because of
+    // the credentials is the caller's to weigh, see carries_credentials).
+    assert_eq!(
+        why(store_with(
+            &[("authorization", "x")],
+            200,
+            &[("cache-control", "private, max-age=60")],
+            &StoreRules::default()
+        )),
+        NotStorable::Private
+    );
+}
+
+#[test]
+fn credentials_are_authorization_or_cookie() {
+    assert!(carries_credentials(&hm(&[("authorization", "Bearer x")])));
+    assert!(carries_credentials(&hm(&[("cookie", "a=1")])));
+    assert!(!carries_credentials(&hm(&[
+        ("cache-control", "no-cache"),
+        ("accept", "*/*")
+    ])));
+    assert!(!carries_credentials(&HeaderMap::new()));
 }
 
 #[test]

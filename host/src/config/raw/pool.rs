@@ -15,6 +15,8 @@ pub struct RawPool {
     pub connect_timeout: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub total_timeout: Option<Spanned<String>>,
+    pub body_timeout: Option<Spanned<String>>,
+    pub coalesce_timeout: Option<Spanned<String>>,
     pub host: Option<Spanned<String>>,
     pub max_connections: Option<Spanned<u64>>,
     pub idle_timeout: Option<Spanned<String>>,

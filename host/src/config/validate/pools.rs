@@ -92,6 +92,12 @@ fn pool(
         .total_timeout
         .as_ref()
         .map(|_| errs.duration(&p.total_timeout, &key("total_timeout"), Duration::ZERO));
+    d.body_timeout = errs.duration(&p.body_timeout, &key("body_timeout"), d.body_timeout);
+    d.coalesce_timeout = errs.duration(
+        &p.coalesce_timeout,
+        &key("coalesce_timeout"),
+        d.coalesce_timeout,
+    );
     d.host = p.host.as_ref().map(|h| h.get_ref().clone());
     if let Some(h) = &p.host
         && http::HeaderValue::from_str(h.get_ref()).is_err()

@@ -11,10 +11,10 @@ use http_body_util::BodyExt;
 use super::{Answer, CachePhase, ClientAsks, copy_head};
 use crate::body::{Body, content_length, empty};
 use crate::cache::coalesce_wait;
-use crate::cache::policy::{self, Storability, Vary};
+use crate::cache::policy::{self, NotStorable, Storability, Vary};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::Fwd;
-use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join, strip_surrogate};
+use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join, PassScope, strip_surrogate};
 use crate::error::EdgeError;
 use crate::forwarding;
 use crate::metrics::CacheResult;
@@ -32,11 +32,12 @@ impl CachePhase {
         no_store: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
-        if no_store || self.cache().is_pass(&key.primary) {
-            self.count(CacheResult::Miss);
-            return self.fetch_uncoalesced(parts, fwd, ctx).await;
-        }
+        let credentialed = policy::carries_credentials(&parts.headers);
         for _attempt in 0..3 {
+            if no_store || self.cache().is_pass(&key.primary, credentialed) {
+                self.count(CacheResult::Miss);
+                return self.fetch_uncoalesced(parts, fwd, ctx).await;
+            }
             match self.cache().join(&full_key) {
                 Join::Leader(guard) => {
                     let upstream = self.fill_request(parts, None);
@@ -59,13 +60,12 @@ impl CachePhase {
                             })
                         }
                         Stored::No(resp, why) => {
-                            guard.finish(FillOutcome::Uncacheable);
-                            // Hit-for-pass never stores: a transient origin
-                            // error must not keep the URL uncached (and
-                            // uncoalesced) for the whole pass period.
-                            if !resp.status().is_server_error() {
-                                self.cache().mark_pass(&key.primary);
+                            let (outcome, pass) =
+                                after_not_stored(why, resp.status(), credentialed);
+                            if let Some(scope) = pass {
+                                self.cache().mark_pass(&key.primary, scope);
                             }
+                            guard.finish(outcome);
                             let mut status = self.new_status();
                             status.fwd = Some(fwd);
                             status.fwd_status = Some(origin_status);
@@ -78,8 +78,8 @@ impl CachePhase {
                         }
                     };
                 }
-                Join::Waiter(rx) => match coalesce_wait(rx).await {
-                    FillOutcome::Stored(entry) => {
+                Join::Waiter(rx) => match coalesce_wait(rx, self.coalesce_timeout()).await {
+                    Some(FillOutcome::Stored(entry)) => {
                         // The leader's response may vary on fields this request differs in.
                         if key.full(&entry.vary, &parts.headers) != entry.full_key {
                             let full = key.full(&entry.vary, &parts.headers);
@@ -117,11 +117,21 @@ impl CachePhase {
                             log: "COLLAPSED",
                         });
                     }
-                    FillOutcome::Uncacheable => {
+                    Some(FillOutcome::Uncacheable) => {
                         self.count(CacheResult::Miss);
                         return self.fetch_uncoalesced(parts, fwd, ctx).await;
                     }
-                    FillOutcome::Failed => continue,
+                    // Nothing to share yet: try again (one of the
+                    // waiters leads the next fill).
+                    Some(FillOutcome::LeaderOnly | FillOutcome::Failed) => continue,
+                    // The fill is slow or stuck on its origin: this request
+                    // fetches for itself (not stored; the fill may still be).
+                    None => {
+                        self.count(CacheResult::Miss);
+                        let mut answer = self.fetch_uncoalesced(parts, fwd, ctx).await?;
+                        answer.status.detail = Some("coalesce-timeout".into());
+                        return Ok(answer);
+                    }
                 },
             }
         }
@@ -207,7 +217,7 @@ impl CachePhase {
         let response_time = SystemTime::now();
         let (mut head, body) = resp.into_parts();
         forwarding::remove_hop_by_hop(&mut head.headers);
-        let not_stored = |head: http::response::Parts, body: Body, why: &'static str| {
+        let not_stored = |head: http::response::Parts, body: Body, why: NotStorable| {
             Ok(Stored::No(Response::from_parts(head, body), why))
         };
         let freshness = match policy::storability(
@@ -225,18 +235,24 @@ impl CachePhase {
         let vary: Arc<[HeaderName]> = match policy::vary(&head.headers) {
             Vary::None => Arc::from(Vec::new()),
             Vary::Fields(f) => Arc::from(f),
-            Vary::Star => return not_stored(head, body, "vary-star"),
+            Vary::Star => return not_stored(head, body, NotStorable::VaryStar),
         };
         let max = self.generation.config.cache.max_object_bytes;
         if content_length(&head.headers).is_some_and(|n| n > max) {
-            return not_stored(head, body, "too-large");
+            return not_stored(head, body, NotStorable::TooLarge);
         }
         let bytes = match collect_up_to(body, max).await {
             Ok(b) => b,
-            Err(Partial::TooLarge(body)) => return not_stored(head, body, "too-large"),
+            Err(Partial::TooLarge(body)) => return not_stored(head, body, NotStorable::TooLarge),
             Err(Partial::Failed(e)) => {
+                // A body that stalled (body_timeout) is answered 504.
+                let kind = if crate::origin::BodyTimeout::is_timeout(&*e) {
+                    crate::error::OriginFailure::Timeout
+                } else {
+                    crate::error::OriginFailure::Protocol
+                };
                 return Err(EdgeError::Origin {
-                    kind: crate::error::OriginFailure::Protocol,
+                    kind,
                     pool: self.pool.name().to_string(),
                     backend: "-".into(),
                     message: format!("reading the response body: {e}"),
@@ -280,7 +296,34 @@ impl CachePhase {
 pub(super) enum Stored {
     /// Stored if the cache admitted it (a fill is served either way).
     Yes(Arc<Entry>, Admit),
-    No(Response<Body>, &'static str),
+    No(Response<Body>, NotStorable),
+}
+
+/// After a fill whose response was not stored: what its waiters are told,
+/// and the hit-for-pass it leaves, if any.
+///
+/// Only a response that no request may store makes the URL pass for
+/// everyone: a refusal that comes from the leader's own request
+/// (`Authorization`, `no-store`) leaves nothing, and waiters try again among
+/// themselves; a response to a request with credentials (`Authorization`,
+/// `Cookie`) may be `private` or set a cookie because of them, so its pass
+/// holds for requests with credentials only. Hit-for-pass never follows a
+/// 5xx: a transient origin error must not keep the URL uncached (and
+/// uncoalesced) for the whole pass period.
+pub(super) fn after_not_stored(
+    why: NotStorable,
+    status: StatusCode,
+    credentialed: bool,
+) -> (FillOutcome, Option<PassScope>) {
+    if status.is_server_error() {
+        (FillOutcome::Uncacheable, None)
+    } else if !why.uncacheable_for_everyone() {
+        (FillOutcome::LeaderOnly, None)
+    } else if credentialed {
+        (FillOutcome::LeaderOnly, Some(PassScope::Credentialed))
+    } else {
+        (FillOutcome::Uncacheable, Some(PassScope::Everyone))
+    }
 }
 
 pub(super) enum Partial {
@@ -311,4 +354,59 @@ async fn collect_up_to(mut body: Body, limit: u64) -> Result<Bytes, Partial> {
         }
     }
     Ok(buf.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(
+        why: NotStorable,
+        status: u16,
+        credentialed: bool,
+    ) -> (&'static str, Option<PassScope>) {
+        let (outcome, pass) =
+            after_not_stored(why, StatusCode::from_u16(status).unwrap(), credentialed);
+        let outcome = match outcome {
+            FillOutcome::Uncacheable => "uncacheable",
+            FillOutcome::LeaderOnly => "leader-only",
+            FillOutcome::Stored(_) => "stored",
+            FillOutcome::Failed => "failed",
+        };
+        (outcome, pass)
+    }
+
+    #[test]
+    fn hit_for_pass_only_for_what_no_request_may_store() {
+        // About the response, to an anonymous request: pass for everyone.
+        for why in [
+            NotStorable::Private,
+            NotStorable::NoStore,
+            NotStorable::SetCookie,
+        ] {
+            assert_eq!(
+                after(why, 200, false),
+                ("uncacheable", Some(PassScope::Everyone))
+            );
+        }
+        // The same to a request with credentials: maybe because of them.
+        assert_eq!(
+            after(NotStorable::Private, 200, true),
+            ("leader-only", Some(PassScope::Credentialed))
+        );
+        // About the request: no pass, waiters try again.
+        for why in [
+            NotStorable::RequestAuthorization,
+            NotStorable::RequestNoStore,
+        ] {
+            for credentialed in [false, true] {
+                assert_eq!(after(why, 200, credentialed), ("leader-only", None));
+            }
+        }
+        // A 5xx never leaves a pass.
+        assert_eq!(
+            after(NotStorable::NoStore, 503, false),
+            ("uncacheable", None)
+        );
+    }
 }

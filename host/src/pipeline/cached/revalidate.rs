@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, Method, StatusCode};
 
-use super::fill::Stored;
+use super::fill::{Stored, after_not_stored};
 use super::{Answer, CachePhase, copy_head};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability};
@@ -29,40 +29,55 @@ impl CachePhase {
         ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
         self.count(CacheResult::Revalidate);
-        let guard = match self.cache().join(&full_key) {
-            Join::Leader(g) => g,
-            Join::Waiter(rx) => {
-                let outcome = coalesce_wait(rx).await;
-                if let FillOutcome::Stored(fresh) = outcome {
-                    self.count(CacheResult::Coalesced);
-                    let mut status = self.new_status();
-                    status.fwd = Some(fwd);
-                    status.collapsed = true;
-                    status.ttl = Some(fresh.ttl(SystemTime::now()));
-                    return Ok(Answer {
-                        resp: self.respond_from(&fresh, parts, SystemTime::now()),
-                        status,
-                        log: "REVALIDATED",
-                    });
-                }
-                // The leader's revalidation failed (origin error or down):
-                // the waiters get the stale copy too, where stale-if-error
-                // allows it, instead of each asking the failing origin.
-                let now = SystemTime::now();
-                if matches!(outcome, FillOutcome::Failed)
-                    && policy::may_serve_stale_on_error(
-                        &entry.freshness,
-                        entry.age(now),
-                        &parts.headers,
-                    )
-                {
-                    let mut status = self.new_status();
-                    status.fwd = Some(fwd);
-                    status.collapsed = true;
-                    return Ok(self.stale_on_error(&entry, parts, now, status));
-                }
-                return self.fetch_uncoalesced(parts, fwd, ctx).await;
+        let credentialed = policy::carries_credentials(&parts.headers);
+        let mut attempts = 0;
+        let guard = loop {
+            let rx = match self.cache().join(&full_key) {
+                Join::Leader(g) => break g,
+                Join::Waiter(rx) => rx,
+            };
+            // `None`: the leader is slow or stuck on its origin; like a
+            // failure, stale-if-error may answer, else this request fetches.
+            let outcome = coalesce_wait(rx, self.coalesce_timeout()).await;
+            if let Some(FillOutcome::Stored(fresh)) = outcome {
+                self.count(CacheResult::Coalesced);
+                let mut status = self.new_status();
+                status.fwd = Some(fwd);
+                status.collapsed = true;
+                status.ttl = Some(fresh.ttl(SystemTime::now()));
+                return Ok(Answer {
+                    resp: self.respond_from(&fresh, parts, SystemTime::now()),
+                    status,
+                    log: "REVALIDATED",
+                });
             }
+            // The leader's answer was for its own request alone: one of
+            // the waiters asks again for the others.
+            if matches!(outcome, Some(FillOutcome::LeaderOnly)) && attempts < 2 {
+                attempts += 1;
+                continue;
+            }
+            // The leader's revalidation failed (origin error or down):
+            // the waiters get the stale copy too, where stale-if-error
+            // allows it, instead of each asking the failing origin.
+            let now = SystemTime::now();
+            if matches!(outcome, Some(FillOutcome::Failed) | None)
+                && policy::may_serve_stale_on_error(
+                    &entry.freshness,
+                    entry.age(now),
+                    &parts.headers,
+                )
+            {
+                let mut status = self.new_status();
+                status.fwd = Some(fwd);
+                status.collapsed = true;
+                return Ok(self.stale_on_error(&entry, parts, now, status));
+            }
+            let mut answer = self.fetch_uncoalesced(parts, fwd, ctx).await?;
+            if outcome.is_none() {
+                answer.status.detail = Some("coalesce-timeout".into());
+            }
+            return Ok(answer);
         };
         let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
         let request_time = SystemTime::now();
@@ -106,7 +121,9 @@ impl CachePhase {
                         })
                     }
                     Stored::No(resp, why) => {
-                        guard.finish(FillOutcome::Uncacheable);
+                        // A revalidation leaves no hit-for-pass (the stale
+                        // entry stays); its waiters learn whether to try again.
+                        guard.finish(after_not_stored(why, resp.status(), credentialed).0);
                         status.detail = Some(why.to_string());
                         Ok(Answer {
                             resp: self.for_client(resp, parts),
@@ -220,9 +237,14 @@ impl CachePhase {
                 let fresh = phase.refresh(&key, &entry, resp.headers(), &p, now).await;
                 guard.finish(FillOutcome::Stored(fresh));
             } else if !resp.status().is_server_error() {
+                let credentialed = policy::carries_credentials(&p.headers);
                 match phase.store(&p, &key, resp, now).await {
                     Ok(Stored::Yes(e, _)) => guard.finish(FillOutcome::Stored(e)),
-                    _ => guard.finish(FillOutcome::Uncacheable),
+                    Ok(Stored::No(resp, why)) => {
+                        guard.finish(after_not_stored(why, resp.status(), credentialed).0);
+                    }
+                    // The body broke off: the guard's drop reports Failed.
+                    Err(_) => {}
                 }
             }
         });
