@@ -754,3 +754,33 @@ async fn qualified_no_cache_and_private_strip_the_field() {
         assert_eq!(origin.count(p), 1);
     }
 }
+
+/// A 304 whose merged header fields may not be stored (here it says
+/// `no-store`) answers this request once; the stored copy stays stale, so
+/// the next request revalidates again instead of getting a hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unstorable_304_does_not_make_the_stored_copy_fresh() {
+    let origin = ScriptOrigin::start().await;
+    origin.set(
+        "/u",
+        Script::cached("body", "max-age=1")
+            .header("etag", "\"u1\"")
+            .etag_304(),
+    );
+    let edge = edge(&origin).await;
+    let client = h1_client();
+    let url = format!("{}/u", edge.url());
+    assert_eq!(get(&client, &url).await.text(), "body");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    origin.update("/u", |s| {
+        s.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("cache-control"));
+        s.headers.push(("cache-control", "no-store".into()));
+    });
+    let revalidated = get(&client, &url).await;
+    assert_eq!(revalidated.text(), "body");
+    assert_eq!(origin.count("/u"), 2);
+    let next = get(&client, &url).await;
+    assert!(!is_hit(&next), "{}", cache_status(&next));
+    assert_eq!(origin.count("/u"), 3);
+}

@@ -179,7 +179,7 @@ impl CachePhase {
     ) -> Arc<Entry> {
         let mut headers = entry.headers.clone();
         policy::merge_not_modified(&mut headers, not_modified);
-        let freshness = match policy::storability(
+        let (freshness, store) = match policy::storability(
             &Method::GET,
             &parts.headers,
             entry.status,
@@ -188,9 +188,10 @@ impl CachePhase {
             now,
             now,
         ) {
-            Storability::Store(f) => f,
-            // The 304 made it unstorable: serve it once, keep it stale.
-            Storability::DontStore(_) => entry.freshness.clone(),
+            Storability::Store(f) => (f, true),
+            // The 304 made it unstorable (or this request may not refresh
+            // it): serve the merged copy once, leave the stored one stale.
+            Storability::DontStore(_) => (entry.freshness.clone(), false),
         };
         policy::strip_for_storage(&mut headers, &freshness.strip_fields);
         let refreshed = Arc::new(Entry {
@@ -206,8 +207,10 @@ impl CachePhase {
             full_key: entry.full_key.clone(),
             served: Default::default(),
         });
-        self.cache()
-            .insert(key, entry.full_key.clone(), refreshed.clone());
+        if store {
+            self.cache()
+                .insert(key, entry.full_key.clone(), refreshed.clone());
+        }
         refreshed
     }
 
