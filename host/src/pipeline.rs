@@ -135,57 +135,29 @@ async fn run(
             region: generation.config.node.region.clone(),
         }
     };
-    let pool_exists = |name: &str| generation.pools.get(name).is_some();
-    // The request phase, run again from the top of the (new) route's chain
-    // each time a plugin changes the path or Host. The phases that may wait
-    // on a plugin, the origin or a fill are boxed: inline, their state would
-    // make every request's future (moved several times by hyper) kilobytes
-    // large, cache hits included.
-    let mut directives = plugin::Directives::default();
-    // (route, plugin index) of each rewrite so far: not called again there.
-    let mut rewrites: Vec<(usize, usize)> = Vec::new();
-    let (chain, seen) = loop {
-        // Canary versions are picked once per pass: both phases run the same versions.
-        let chain = generation.plugins.pick(route_index);
-        if chain.is_empty() {
-            break (chain, None);
+    let (chain, seen, directives) = match Box::pin(request_phase(
+        &mut parts,
+        conn,
+        generation,
+        &client,
+        &mut target,
+        &mut (route_index, route),
+    ))
+    .await?
+    {
+        Requested::Answer(mut resp) => {
+            ctx.cache = "PLUGIN";
+            cached::mark_bypass(&mut resp, &generation.node);
+            return Ok(resp);
         }
-        let skip: Vec<usize> = rewrites
-            .iter()
-            .filter(|(r, _)| *r == route_index)
-            .map(|(_, i)| *i)
-            .collect();
-        let request = (&mut parts, conn.scheme, &*target.host, &client);
-        let (flow, seen) = Box::pin(plugin::on_request_after(
-            &chain,
-            request,
-            &pool_exists,
-            &skip,
-            std::mem::take(&mut directives),
-        ))
-        .await?;
-        match flow {
-            Flow::Respond(mut resp) => {
-                ctx.cache = "PLUGIN";
-                cached::mark_bypass(&mut resp, &generation.node);
-                return Ok(resp);
-            }
-            Flow::Continue(d) => {
-                directives = d;
-                break (chain, seen);
-            }
-            Flow::Retarget { directives: d, by } => {
-                directives = d;
-                rewrites.push((route_index, by));
-                if rewrites.len() > ingress::MAX_RESTARTS {
-                    return Err(EdgeError::client(
-                        StatusCode::LOOP_DETECTED,
-                        "plugins rewrote the request too many times",
-                    ));
-                }
-                target = ingress::retarget(&mut parts, conn, &target)?;
-                (route_index, route) = ingress::route(&mut parts, &target, generation)?;
-            }
+        Requested::Forward {
+            chain,
+            seen,
+            directives,
+            route: r,
+        } => {
+            (route_index, route) = r;
+            (chain, seen, directives)
         }
     };
     let chain: &[_] = &chain;
@@ -232,6 +204,91 @@ async fn run(
     match &seen {
         Some(seen) => Box::pin(plugin::on_response(chain, seen, &client.ip, resp)).await,
         None => Ok(resp),
+    }
+}
+
+/// What the request plugins decided.
+enum Requested<'g> {
+    /// A plugin answered: this goes to the client.
+    Answer(Response<Body>),
+    /// On to the cache and the origin, on `route`, with the chain that ran
+    /// last (its response phase runs on the way back).
+    Forward {
+        chain: std::borrow::Cow<'g, [Arc<plugin::LoadedPlugin>]>,
+        seen: Option<plugin::SeenRequest>,
+        directives: plugin::Directives,
+        route: (usize, &'g crate::config::RouteConfig),
+    },
+}
+
+/// Runs after the route: the route's request plugins, in order. When one
+/// changes the path or Host, the new target is normalised and routed again
+/// (`target` and `route` follow), and the chain of that route runs from the
+/// top; the rewriter is not called again on the same route. Past
+/// [`ingress::MAX_RESTARTS`] rewrites: 508.
+async fn request_phase<'g>(
+    parts: &mut http::request::Parts,
+    conn: ConnInfo,
+    generation: &'g Generation,
+    client: &ClientFacts,
+    target: &mut ingress::Target,
+    route: &mut (usize, &'g crate::config::RouteConfig),
+) -> Result<Requested<'g>, EdgeError> {
+    let pool_exists = |name: &str| generation.pools.get(name).is_some();
+    let mut directives = plugin::Directives::default();
+    // (route, plugin index) of each rewrite so far: not called again there.
+    let mut rewrites: Vec<(usize, usize)> = Vec::new();
+    loop {
+        // Canary versions are picked once per pass: both phases run the same versions.
+        let chain = generation.plugins.pick(route.0);
+        if chain.is_empty() {
+            let route = *route;
+            let (seen, directives) = (None, directives);
+            return Ok(Requested::Forward {
+                chain,
+                seen,
+                directives,
+                route,
+            });
+        }
+        let skip: Vec<usize> = rewrites
+            .iter()
+            .filter(|(r, _)| *r == route.0)
+            .map(|(_, i)| *i)
+            .collect();
+        let request = (&mut *parts, conn.scheme, &*target.host, client);
+        let (flow, seen) = plugin::on_request_after(
+            &chain,
+            request,
+            &pool_exists,
+            &skip,
+            std::mem::take(&mut directives),
+        )
+        .await?;
+        match flow {
+            Flow::Respond(resp) => return Ok(Requested::Answer(resp)),
+            Flow::Continue(directives) => {
+                let route = *route;
+                return Ok(Requested::Forward {
+                    chain,
+                    seen,
+                    directives,
+                    route,
+                });
+            }
+            Flow::Retarget { directives: d, by } => {
+                directives = d;
+                rewrites.push((route.0, by));
+                if rewrites.len() > ingress::MAX_RESTARTS {
+                    return Err(EdgeError::client(
+                        StatusCode::LOOP_DETECTED,
+                        "plugins rewrote the request too many times",
+                    ));
+                }
+                *target = ingress::retarget(parts, conn, target)?;
+                *route = ingress::route(parts, target, generation)?;
+            }
+        }
     }
 }
 
