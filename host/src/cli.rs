@@ -129,6 +129,11 @@ pub struct ServeArgs {
     /// Zero-config mode: also start the admin listener on this address.
     #[arg(long, requires = "listen")]
     pub admin: Option<SocketAddr>,
+    /// Zero-config mode: read the admin token (`Authorization: Bearer TOKEN`,
+    /// needed by `POST /purge` and `POST /reload`) from this environment
+    /// variable; it must be set and non-empty.
+    #[arg(long, value_name = "VAR", requires = "admin")]
+    pub admin_token_env: Option<String>,
     /// Zero-config mode: health checks request this path and expect 200-399
     /// (default: `/`, where any answer below 500 passes).
     #[arg(long, requires = "listen")]
@@ -217,10 +222,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                         }
                     }
                     if let Some(admin) = a.admin {
-                        c.admin = Some(crate::config::AdminConfig {
-                            addr: admin,
-                            token: None,
-                        });
+                        let token = match &a.admin_token_env {
+                            Some(var) => Some(admin_token_from_env(var)?),
+                            None => None,
+                        };
+                        c.admin = Some(crate::config::AdminConfig { addr: admin, token });
                     }
                     c
                 }
@@ -246,6 +252,23 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             demo(a).await
         }
         Command::Loadtest(a) => crate::loadtest::run_cli(a).await,
+    }
+}
+
+/// The admin token of `--admin-token-env VAR`: the variable's value, which
+/// must be set, valid Unicode and non-empty.
+fn admin_token_from_env(var: &str) -> Result<String, CliError> {
+    match std::env::var(var) {
+        Ok(token) if !token.is_empty() => Ok(token),
+        Ok(_) => Err(CliError::Other(format!(
+            "--admin-token-env: environment variable {var} is empty"
+        ))),
+        Err(std::env::VarError::NotPresent) => Err(CliError::Other(format!(
+            "--admin-token-env: environment variable {var} is not set"
+        ))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(CliError::Other(format!(
+            "--admin-token-env: environment variable {var} is not valid Unicode"
+        ))),
     }
 }
 
@@ -512,5 +535,52 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
         async {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_token_env_must_be_set() {
+        let var = "BRINK_TEST_ADMIN_TOKEN_NEVER_SET_8d1f";
+        let err = admin_token_from_env(var).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!("--admin-token-env: environment variable {var} is not set")
+        );
+        // PATH is set and non-empty wherever tests run.
+        assert!(admin_token_from_env("PATH").is_ok_and(|t| !t.is_empty()));
+    }
+
+    #[test]
+    fn admin_token_env_needs_zero_config_admin() {
+        let parse = |args: &[&str]| Cli::try_parse_from(["brink", "serve"].iter().chain(args));
+        assert!(parse(&["--listen", "127.0.0.1:0", "--origin", "http://127.0.0.1:1"]).is_ok());
+        let ok = parse(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--origin",
+            "http://127.0.0.1:1",
+            "--admin",
+            "127.0.0.1:0",
+            "--admin-token-env",
+            "T",
+        ])
+        .expect("zero-config with admin token");
+        let Command::Serve(a) = ok.command else {
+            panic!("serve")
+        };
+        assert_eq!(a.admin_token_env.as_deref(), Some("T"));
+        let no_admin = parse(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--origin",
+            "http://127.0.0.1:1",
+            "--admin-token-env",
+            "T",
+        ]);
+        assert!(no_admin.is_err(), "--admin-token-env without --admin");
     }
 }

@@ -440,3 +440,4 @@ mod tests {
         assert_eq!(a("[::1]x", 80), Err(HostError::Invalid));
     }
 }
+mod proptests;

@@ -66,22 +66,72 @@ impl BrinkProcess {
 
     /// `brink serve --listen 127.0.0.1:0 --origin URL...` (zero-config mode).
     pub fn serve_zero_config(origins: &[&str], admin: bool) -> BrinkProcess {
-        let mut args = vec!["serve".to_string(), "--listen".into(), "127.0.0.1:0".into()];
-        for o in origins {
-            args.push("--origin".into());
-            args.push((*o).to_string());
+        let admin_flags: &[&str] = if admin {
+            &["--admin", "127.0.0.1:0"]
+        } else {
+            &[]
+        };
+        BrinkProcess::serve_zero_config_with(origins, admin_flags, &[])
+    }
+
+    /// `brink serve --listen 127.0.0.1:0 --origin URL... EXTRA...` with `env`
+    /// set on the child; waits for the `admin` line too when `extra` has
+    /// `--admin`.
+    pub fn serve_zero_config_with(
+        origins: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> BrinkProcess {
+        let args = zero_config_args(origins, extra);
+        let expect = Expect {
+            listeners: 1,
+            admin: extra.contains(&"--admin"),
+        };
+        BrinkProcess::start_with_env(&args, expect, Path::new("."), env)
+    }
+
+    /// Runs `brink serve --listen 127.0.0.1:0 --origin URL... EXTRA...`
+    /// with `env` set and every variable of `unset` removed, expecting it to
+    /// exit by itself (a start-up error) within `timeout`: its status,
+    /// stdout and stderr. Panics (after killing it) if it is still running.
+    pub fn zero_config_exit(
+        origins: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+        unset: &[&str],
+        timeout: Duration,
+    ) -> (ExitStatus, String, String) {
+        let bin = brink_bin();
+        let mut cmd = Command::new(&bin);
+        cmd.args(zero_config_args(origins, extra))
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for var in unset {
+            cmd.env_remove(var);
         }
-        if admin {
-            args.push("--admin".into());
-            args.push("127.0.0.1:0".into());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", bin.display()));
+        let deadline = Instant::now() + timeout;
+        while child.try_wait().expect("try_wait").is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "brink did not exit within {timeout:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        BrinkProcess::start(
-            &args,
-            Expect {
-                listeners: 1,
-                admin,
-            },
-            Path::new("."),
+        let out = child.wait_with_output().expect("output");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     }
 
@@ -104,11 +154,21 @@ impl BrinkProcess {
     }
 
     fn start(args: &[String], expect: Expect, cwd: &Path) -> BrinkProcess {
+        BrinkProcess::start_with_env(args, expect, cwd, &[])
+    }
+
+    fn start_with_env(
+        args: &[String],
+        expect: Expect,
+        cwd: &Path,
+        env: &[(&str, &str)],
+    ) -> BrinkProcess {
         let bin = brink_bin();
         let mut child = Command::new(&bin)
             .args(args)
             .current_dir(cwd)
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -297,6 +357,17 @@ impl BrinkProcess {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// `serve --listen 127.0.0.1:0 --origin URL... EXTRA...`.
+fn zero_config_args(origins: &[&str], extra: &[&str]) -> Vec<String> {
+    let mut args = vec!["serve".to_string(), "--listen".into(), "127.0.0.1:0".into()];
+    for o in origins {
+        args.push("--origin".into());
+        args.push((*o).to_string());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 impl Drop for BrinkProcess {

@@ -1,8 +1,14 @@
-//! The admin listener: /healthz, /metrics, /status, and 404 for the rest.
+//! The admin listener: /healthz, /metrics, /status, and 404 for the rest;
+//! the admin token of zero-config mode (`--admin-token-env`).
+
+use std::time::Duration;
 
 use brink_tests::metric_sample as sample;
-use brink_tests::{BrinkProcess, EchoOrigin, TestEdge, get, h1_client};
-use http::StatusCode;
+use brink_tests::{
+    BrinkProcess, EchoOrigin, Script, ScriptOrigin, TestEdge, cache_status, get, h1_client, purge,
+    request_with,
+};
+use http::{Method, StatusCode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_metrics_status_and_404() {
@@ -88,4 +94,66 @@ async fn zero_config_process_has_admin() {
         .json();
     assert_eq!(v["node"], "brink");
     assert_eq!(v["pools"][0]["backends"][0]["requests"], 1, "{v}");
+}
+
+const TOKEN_VAR: &str = "BRINK_TEST_ZERO_CONFIG_ADMIN_TOKEN";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_config_admin_token_from_env_allows_purge() {
+    let origin = ScriptOrigin::start().await;
+    origin.set("/k", Script::cached("k", "max-age=600"));
+    let token = "zero-config-admin-token";
+    let brink = BrinkProcess::serve_zero_config_with(
+        &[&origin.url()],
+        &["--admin", "127.0.0.1:0", "--admin-token-env", TOKEN_VAR],
+        &[(TOKEN_VAR, token)],
+    );
+    let client = h1_client();
+    let url = format!("{}/k", brink.url());
+    get(&client, &url).await;
+    let r = get(&client, &url).await;
+    assert!(cache_status(&r).contains("; hit"), "{}", cache_status(&r));
+
+    for wrong in [None, Some("wrong"), Some("zero-config-admin-token-x")] {
+        let r = purge(&client, brink.admin_url(), "url=/k", wrong).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{wrong:?}");
+    }
+    let r = purge(&client, brink.admin_url(), "url=/k", Some(token)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["purged"], 1, "{}", r.text());
+    let r = get(&client, &url).await;
+    assert!(!cache_status(&r).contains("; hit"), "{}", cache_status(&r));
+    assert_eq!(origin.count("/k"), 2);
+
+    // Authorised, but there is no file to reload.
+    let bearer = format!("Bearer {token}");
+    let reload = format!("{}/reload", brink.admin_url());
+    let r = request_with(
+        &client,
+        Method::POST,
+        &reload,
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
+    let r = request_with(&client, Method::POST, &reload, &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn zero_config_admin_token_env_must_be_set() {
+    let flags = ["--admin", "127.0.0.1:0", "--admin-token-env", TOKEN_VAR];
+    let origin = ["http://127.0.0.1:9"];
+    for (env, unset, what) in [
+        (&[][..], &[TOKEN_VAR][..], "is not set"),
+        (&[(TOKEN_VAR, "")][..], &[][..], "is empty"),
+    ] {
+        let (status, _, stderr) =
+            BrinkProcess::zero_config_exit(&origin, &flags, env, unset, Duration::from_secs(20));
+        assert!(!status.success(), "{what}: {status}\n{stderr}");
+        assert!(
+            stderr.contains(&format!("environment variable {TOKEN_VAR} {what}")),
+            "{what}: {stderr}"
+        );
+    }
 }

@@ -119,8 +119,11 @@ async fn auth_rejects_bad_tokens_and_forwards_claims_of_good_ones() {
     let mut wrong_iss = good.clone();
     wrong_iss["iss"] = "someone-else".into();
     let bad_sig = brink::token::sign_hs256(&good, "not-the-secret");
+    let mut no_exp = good.clone();
+    no_exp.as_object_mut().expect("claims").remove("exp");
     for (what, t) in [
         ("expired", token(expired)),
+        ("without exp", token(no_exp)),
         ("wrong issuer", token(wrong_iss)),
         ("bad signature", bad_sig),
     ] {

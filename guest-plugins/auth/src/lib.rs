@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `secret` | none (every JWT is refused) | HMAC-SHA256 key for JWTs |
 //! | `leeway_secs` | `30` | clock skew allowed for `exp` / `nbf` |
+//! | `require_exp` | `true` | refuse JWTs without an `exp` claim (`false`: tokens without one never expire) |
 //! | `issuer` | none (not checked) | required `iss` claim |
 //! | `audience` | none (not checked) | required in `aud` (a string or an array) |
 //! | `cookie` | `token` | cookie that may carry the JWT |
@@ -52,6 +53,8 @@ pub enum Failure {
     BadSignature,
     /// `exp` has passed.
     Expired,
+    /// No `exp` claim, and `require_exp` is on.
+    MissingExpiry,
     /// `nbf` is in the future.
     NotYetValid,
     /// `iss` is not the configured issuer.
@@ -72,6 +75,7 @@ impl Failure {
             Failure::Malformed => "malformed token",
             Failure::BadSignature => "bad signature",
             Failure::Expired => "token expired",
+            Failure::MissingExpiry => "token has no expiry",
             Failure::NotYetValid => "token not yet valid",
             Failure::WrongIssuer => "wrong issuer",
             Failure::WrongAudience => "wrong audience",
@@ -81,17 +85,33 @@ impl Failure {
     }
 }
 
-/// What JWT verification checks besides the signature.
-#[derive(Clone, Debug, Default)]
+/// What JWT verification checks besides the signature. The default
+/// requires `exp`, with no leeway, at time 0, and checks neither issuer nor
+/// audience.
+#[derive(Clone, Debug)]
 pub struct Checks<'a> {
     /// Current time, seconds since the Unix epoch.
     pub now_secs: f64,
     /// Clock skew allowed for `exp` and `nbf`, seconds.
     pub leeway_secs: u64,
+    /// Refuse a token without an `exp` claim ([`Failure::MissingExpiry`]).
+    pub require_exp: bool,
     /// Required `iss`, if any.
     pub issuer: Option<&'a str>,
     /// Required audience, if any.
     pub audience: Option<&'a str>,
+}
+
+impl Default for Checks<'_> {
+    fn default() -> Self {
+        Checks {
+            now_secs: 0.0,
+            leeway_secs: 0,
+            require_exp: true,
+            issuer: None,
+            audience: None,
+        }
+    }
 }
 
 /// Verifies an HS256 JWT and returns its claims.
@@ -140,8 +160,9 @@ pub fn verify_signature(token: &str, key: &Hmac<Sha256>) -> Result<Map<String, V
         .ok_or(Failure::Malformed)
 }
 
-/// Checks the claims of a token whose signature is good: `exp`, `nbf`
-/// (with leeway), `iss` and `aud`.
+/// Checks the claims of a token whose signature is good: `exp` (present,
+/// unless `require_exp` is off, and not passed), `nbf` (with leeway), `iss`
+/// and `aud`.
 pub fn check_claims(claims: &Map<String, Value>, checks: &Checks<'_>) -> Result<(), Failure> {
     check_times(claim_time(claims, "exp"), claim_time(claims, "nbf"), checks)?;
     check_issuer_audience(claims, checks)
@@ -162,10 +183,10 @@ fn check_times(
     checks: &Checks<'_>,
 ) -> Result<(), Failure> {
     let leeway = checks.leeway_secs as f64;
-    if let Some(exp) = exp?
-        && checks.now_secs >= exp + leeway
-    {
-        return Err(Failure::Expired);
+    match exp? {
+        Some(exp) if checks.now_secs >= exp + leeway => return Err(Failure::Expired),
+        None if checks.require_exp => return Err(Failure::MissingExpiry),
+        _ => {}
     }
     if let Some(nbf) = nbf?
         && checks.now_secs + leeway < nbf
@@ -235,6 +256,7 @@ struct Settings {
     issuer: Option<String>,
     audience: Option<String>,
     leeway_secs: u64,
+    require_exp: bool,
     /// SHA-256 digests of `api_keys`.
     api_key_digests: Vec<[u8; 32]>,
 }
@@ -262,6 +284,7 @@ fn load_settings() -> Settings {
         issuer: config::get("issuer"),
         audience: config::get("audience"),
         leeway_secs: config::get_u64("leeway_secs").unwrap_or(30),
+        require_exp: config::get_bool("require_exp").unwrap_or(true),
         api_key_digests: config::get_list("api_keys")
             .unwrap_or_default()
             .iter()
@@ -297,6 +320,7 @@ impl Token {
         let checks = Checks {
             now_secs: 0.0,
             leeway_secs: settings.leeway_secs,
+            require_exp: settings.require_exp,
             issuer: settings.issuer.as_deref(),
             audience: settings.audience.as_deref(),
         };
@@ -384,6 +408,7 @@ fn check_jwt(token: &str, settings: &Settings) -> Result<Rc<Token>, Failure> {
     let checks = Checks {
         now_secs: host::now_ms() as f64 / 1000.0,
         leeway_secs: settings.leeway_secs,
+        require_exp: settings.require_exp,
         issuer: settings.issuer.as_deref(),
         audience: settings.audience.as_deref(),
     };
@@ -525,13 +550,22 @@ mod tests {
     const SECRET: &str = "s3cret";
     const NOW: u64 = 1_700_000_000;
 
-    fn sign(claims: &str, secret: &str) -> String {
+    /// `claims` signed as they are.
+    fn sign_exact(claims: &str, secret: &str) -> String {
         let head = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(claims);
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(format!("{head}.{body}").as_bytes());
         let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
         format!("{head}.{body}.{sig}")
+    }
+
+    /// `claims` signed, with `exp` ten minutes after `NOW` added when they
+    /// have none (`require_exp` is on by default).
+    fn sign(claims: &str, secret: &str) -> String {
+        let mut map: Map<String, Value> = serde_json::from_str(claims).unwrap();
+        map.entry("exp").or_insert((NOW + 600).into());
+        sign_exact(&Value::Object(map).to_string(), secret)
     }
 
     fn setup(extra: &[(&str, &str)]) {
@@ -637,6 +671,43 @@ mod tests {
         testing::set_config("leeway_secs", "0");
         assert!(refused(&run(&bearer(&within_leeway))).contains("token expired"));
         assert!(refused(&run(&bearer(&soon))).contains("token not yet valid"));
+    }
+
+    #[test]
+    fn tokens_without_exp_are_refused_by_default() {
+        setup(&[]);
+        for claims in [r#"{"sub":"u1"}"#, &format!(r#"{{"sub":"u1","nbf":{NOW}}}"#)] {
+            let token = sign_exact(claims, SECRET);
+            let challenge = refused(&run(&bearer(&token)));
+            assert!(
+                challenge.contains(r#"error_description="token has no expiry""#),
+                "{claims}: {challenge}"
+            );
+        }
+        testing::set_config("require_exp", "true");
+        let token = sign_exact(r#"{"sub":"u1"}"#, SECRET);
+        assert!(refused(&run(&bearer(&token))).contains("token has no expiry"));
+        // The library check has the same default.
+        let claims = verify_signature(&token, &Hmac::new_from_slice(SECRET.as_bytes()).unwrap());
+        assert_eq!(
+            check_claims(&claims.unwrap(), &Checks::default()),
+            Err(Failure::MissingExpiry)
+        );
+    }
+
+    #[test]
+    fn require_exp_false_accepts_tokens_without_exp() {
+        setup(&[("require_exp", "false")]);
+        let token = sign_exact(r#"{"sub":"u1"}"#, SECRET);
+        let req = bearer(&token);
+        let out = forwarded(&run(&req), &req);
+        assert_eq!(out.header("x-user-id"), Some("u1"));
+        // A token that has one is still checked against it.
+        let expired = sign_exact(&format!(r#"{{"sub":"u1","exp":{}}}"#, NOW - 60), SECRET);
+        assert!(refused(&run(&bearer(&expired))).contains("token expired"));
+        // Turned back on, the remembered token is refused.
+        testing::set_config("require_exp", "true");
+        assert!(refused(&run(&req)).contains("token has no expiry"));
     }
 
     #[test]
