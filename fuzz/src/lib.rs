@@ -115,6 +115,7 @@ pub fn check_normalized(input: &str, out: &str, rules: PathRules) {
     if rules.merge_slashes {
         assert!(!out.contains("//"), "'//' left while merging: {}", ctx());
     }
+    assert!(!out.starts_with("//"), "leading '//': {}", ctx());
     match normalize_path(out, rules) {
         Ok(Cow::Borrowed(again)) => assert_eq!(again, out, "not a fixed point: {}", ctx()),
         Ok(Cow::Owned(again)) => {

@@ -16,7 +16,8 @@
 //! - encoded `/` and `\` (`%2F`, `%5C`) are refused unless the route keeps
 //!   them ([`EscapedSlashes::Keep`]); kept, they stay encoded, so they never
 //!   separate segments for routing, the key or the origin;
-//! - `//` is merged only where the route asks ([`PathRules::merge_slashes`]).
+//! - `//` is merged only where the route asks ([`PathRules::merge_slashes`]),
+//!   but a path never starts with `//` (a leading run of slashes is one).
 //!
 //! The result is a fixed point: normalising a normalised path changes nothing.
 
@@ -89,7 +90,9 @@ pub fn normalize_path(path: &str, rules: PathRules) -> Result<Cow<'_, str>, Path
                 segments.pop();
                 trailing = true;
             }
-            b"" if rules.merge_slashes && i != last => {}
+            // A path never starts with `//`: an origin building a URL from
+            // it would read `//evil.example/x` as another host.
+            b"" if (rules.merge_slashes || segments.is_empty()) && i != last => {}
             _ => {
                 segments.push(seg);
                 trailing = false;
@@ -117,6 +120,9 @@ pub fn normalize_path(path: &str, rules: PathRules) -> Result<Cow<'_, str>, Path
 /// segment (a `/.` is taken as one, the slow path sorts it out), and no `//`
 /// when slashes are merged.
 fn is_normal(bytes: &[u8], merge_slashes: bool) -> bool {
+    if bytes.starts_with(b"//") {
+        return false;
+    }
     let mut prev = 0u8;
     for &b in bytes {
         if b == b'%' || b == b'\\' || b < 0x20 || b == 0x7f {
@@ -371,7 +377,19 @@ mod tests {
         assert_eq!(norm_with("//a///b//", true, false).as_deref(), Ok("/a/b/"));
         assert_eq!(norm_with("//", true, false).as_deref(), Ok("/"));
         assert_eq!(norm_with("/a//./b", true, false).as_deref(), Ok("/a/b"));
-        assert_eq!(norm_with("//", false, false).as_deref(), Ok("//"));
+        // A leading run of slashes is one, merged or not.
+        assert_eq!(norm_with("//", false, false).as_deref(), Ok("/"));
+        assert_eq!(
+            norm_with("//evil.example/x", false, false).as_deref(),
+            Ok("/evil.example/x")
+        );
+        assert_eq!(
+            norm("/..//evil.example/x").as_deref(),
+            Ok("/evil.example/x")
+        );
+        assert_eq!(norm("/a/..//b").as_deref(), Ok("/b"));
+        assert_eq!(norm("/.//a").as_deref(), Ok("/a"));
+        assert_eq!(norm("/a//").as_deref(), Ok("/a//"));
     }
 
     #[test]
