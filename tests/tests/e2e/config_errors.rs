@@ -1,7 +1,7 @@
 //! Bad configs are reported by their exact message (Spin-style UI tests):
 //! each `ui/invalid/NAME.toml` has `ui/invalid/NAME.err` holding the exact
 //! stderr of `brink check --config ui/invalid/NAME.toml` run from this crate's
-//! directory. `BLESS=1 cargo test -p brink-tests --test config_errors`
+//! directory. `BLESS=1 cargo test -p brink-tests --test e2e config_errors::`
 //! rewrites the `.err` files; read the diff before committing it.
 
 use std::path::{Path, PathBuf};
