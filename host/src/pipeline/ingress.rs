@@ -247,38 +247,54 @@ fn set_host(parts: &mut http::request::Parts, target: &Target) -> Result<(), Edg
 /// normalisation; `None` sends the request through [`normalize`].
 pub(crate) fn plain(parts: &http::request::Parts, conn: ConnInfo) -> Option<(&str, &str)> {
     let mut hosts = parts.headers.get_all(header::HOST).iter();
-    let authority = hosts.next()?.to_str().ok()?;
-    if hosts.next().is_some() || parts.uri.authority().is_some() {
+    let raw = hosts.next()?.as_bytes();
+    if hosts.next().is_some()
+        || parts.uri.authority().is_some()
+        || !plain_path(parts.uri.path().as_bytes())
+    {
         return None;
     }
-    let path = parts.uri.path().as_bytes();
-    if path.first() != Some(&b'/') || !plain_path(path) {
-        return None;
+    // One pass: lower-case letters, digits, `-`, `_`, non-empty labels, no
+    // trailing dot; then `:` and a port without leading zero.
+    let mut colon = None;
+    let mut prev = b'.';
+    let mut port: u32 = 0;
+    for (i, &b) in raw.iter().enumerate() {
+        if colon.is_some() {
+            if !b.is_ascii_digit() || (port == 0 && b == b'0') {
+                return None;
+            }
+            port = port * 10 + u32::from(b - b'0');
+            if port > 65535 {
+                return None;
+            }
+            continue;
+        }
+        match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' => {}
+            b'.' | b':' if prev == b'.' => return None,
+            b'.' => {}
+            b':' => colon = Some(i),
+            _ => return None,
+        }
+        prev = b;
     }
-    let (host, port) = match authority.rfind(':') {
-        Some(i) => (&authority[..i], Some(&authority[i + 1..])),
-        None => (authority, None),
-    };
-    let host_ok = !host.is_empty()
-        && !host.starts_with('.')
-        && !host.ends_with('.')
-        && !host.contains("..")
-        && host.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-        });
-    if !host_ok {
-        return None;
-    }
-    let Some(p) = port else {
-        return Some((host, authority));
-    };
-    if p.is_empty() || p.len() > 5 || p.starts_with('0') || !p.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    match p.parse::<u16>() {
-        Ok(n) if n == conn.port => Some((host, host)),
-        Ok(n) if n != normalize::default_port(conn.scheme) => Some((host, authority)),
-        _ => None,
+    let text = std::str::from_utf8(raw).ok()?;
+    match colon {
+        None if prev == b'.' => None,
+        None => Some((text, text)),
+        Some(i) if i + 1 == raw.len() => None,
+        Some(i) => {
+            let host = &text[..i];
+            let port = u16::try_from(port).ok()?;
+            if port == conn.port {
+                Some((host, host))
+            } else if port != normalize::default_port(conn.scheme) {
+                Some((host, text))
+            } else {
+                None
+            }
+        }
     }
 }
 
@@ -286,16 +302,27 @@ pub(crate) fn plain(parts: &http::request::Parts, conn: ConnInfo) -> Option<(&st
 fn plain_path(path: &[u8]) -> bool {
     let mut prev = 0u8;
     for &b in path {
-        if b == b'%' || b == b'\\' || b < 0x20 || b == 0x7f {
-            return false;
-        }
-        if prev == b'/' && (b == b'.' || b == b'/') {
+        if !PATH_BYTE[usize::from(b)] || (prev == b'/' && (b == b'.' || b == b'/')) {
             return false;
         }
         prev = b;
     }
-    true
+    path.first() == Some(&b'/')
 }
+
+/// Bytes a plain path may hold: not `%`, `\`, a control byte or DEL.
+static PATH_BYTE: [bool; 256] = {
+    let mut t = [true; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = false;
+        b += 1;
+    }
+    t[0x7f] = false;
+    t[b'%' as usize] = false;
+    t[b'\\' as usize] = false;
+    t
+};
 
 /// Whether `name` is one of [`OVERRIDE_HEADERS`].
 pub(crate) fn is_override(name: &HeaderName) -> bool {
@@ -403,6 +430,14 @@ mod tests {
             ("shop.example", "/%61"),
             ("shop.example", "/a/."),
             ("a b", "/a"),
+            ("a..b", "/a"),
+            (".a", "/a"),
+            (":81", "/a"),
+            ("a:", "/a"),
+            ("a:65536", "/a"),
+            ("a.:81", "/a"),
+            ("a:8x", "/a"),
+            ("a", "a"),
         ] {
             assert_eq!(p(host, uri), None, "{host} {uri}");
         }
