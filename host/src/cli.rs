@@ -1,5 +1,7 @@
 //! The command line: `serve`, `check`, `origin`, `demo`.
 
+mod loadtest;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -251,7 +253,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::logging::init(json, &cli.log_level);
             demo(a).await
         }
-        Command::Loadtest(a) => crate::loadtest::run_cli(a).await,
+        Command::Loadtest(a) => loadtest::run_cli(a).await,
     }
 }
 
