@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::body::{Body, full, json_response, text_response};
 use crate::cache::PurgeTarget;
-use crate::reload::{ReloadError, Reloader, Trigger};
+use crate::node::reload::{ReloadError, Reloader, Trigger};
 use crate::server::Handler;
 use crate::state::Shared;
 

@@ -275,9 +275,9 @@ fn admin_token_from_env(var: &str) -> Result<String, CliError> {
 }
 
 /// `brink check`: validates the file and compiles its plugins through
-/// [`crate::reload::validate_file`], the path every reload takes.
+/// [`crate::node::reload::validate_file`], the path every reload takes.
 async fn check(path: &Path) -> ExitCode {
-    match crate::reload::validate_file(path).await {
+    match crate::node::reload::validate_file(path).await {
         Ok(c) => {
             println!("{}", c.summary());
             ExitCode::SUCCESS
@@ -306,7 +306,7 @@ async fn serve(config: Config, reload: ReloadOptions) -> Result<ExitCode, CliErr
             tokio::spawn(async move {
                 while hup.recv().await {
                     tracing::info!("SIGHUP: reloading the config");
-                    let _ = reloader.reload(crate::reload::Trigger::Signal).await;
+                    let _ = reloader.reload(crate::node::reload::Trigger::Signal).await;
                 }
             });
         }

@@ -24,7 +24,6 @@ pub mod normalize;
 pub mod origin;
 pub mod pipeline;
 pub mod plugin;
-pub mod reload;
 pub mod server;
 pub mod state;
 pub mod tls;

@@ -4,6 +4,7 @@
 
 pub(crate) mod listeners;
 pub(crate) mod origins;
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,10 +29,10 @@ use crate::metrics::Metrics;
 use crate::origin::Pools;
 use crate::pipeline::{self, ConnInfo};
 use crate::plugin::{PluginEngine, PluginSet};
-use crate::reload::{self, ReloadError, Reloaded, Reloader, Runtime, Trigger};
 use crate::server::{self, Handler, ListenerCtx};
 use crate::state::{Generation, Shared};
 use crate::tls::TlsError;
+use reload::{ReloadError, Reloaded, Reloader, Runtime, Trigger};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]

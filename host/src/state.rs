@@ -1,6 +1,10 @@
 //! What a node shares between its connections: the current config generation
 //! (swapped atomically on reload) and the metrics.
 
+mod config_status;
+
+pub use config_status::{ConfigStatus, LastReload, Trigger};
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,7 +15,6 @@ use crate::config::{Config, RouteConfig};
 use crate::metrics::{Metrics, RouteCacheCounters};
 use crate::origin::{Pool, Pools};
 use crate::plugin::{PluginEngine, PluginSet};
-use crate::reload::ConfigStatus;
 
 /// One config generation: everything a request needs, fixed for its lifetime.
 #[derive(Debug)]

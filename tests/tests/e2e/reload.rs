@@ -801,7 +801,7 @@ async fn a_reload_refused_by_a_bad_plugin_keeps_everything() {
     .expect("write config");
     let err = node.reload().await.expect_err("refused");
     assert!(
-        matches!(err, brink::reload::ReloadError::Invalid(_)),
+        matches!(err, brink::node::reload::ReloadError::Invalid(_)),
         "{err}"
     );
     assert!(
@@ -827,7 +827,7 @@ async fn a_node_without_a_config_file_does_not_reload() {
         .await;
     let err = edge.node().reload().await.expect_err("no file");
     assert!(
-        matches!(err, brink::reload::ReloadError::Unsupported(_)),
+        matches!(err, brink::node::reload::ReloadError::Unsupported(_)),
         "{err}"
     );
     let r = request_with(

@@ -17,7 +17,6 @@
 //! ([`watch`]), `SIGHUP` (`brink serve`), and `POST /reload` on the admin
 //! listener. Reloads are serialised.
 
-mod status;
 pub mod watch;
 
 use std::path::{Path, PathBuf};
@@ -27,40 +26,15 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 use tokio_util::task::TaskTracker;
 
-pub use status::{ConfigStatus, LastReload};
+pub use crate::state::{ConfigStatus, LastReload, Trigger};
 
+use super::listeners::Listeners;
+use super::origins::{BuiltinOrigin, Origins};
+use super::{BoundListener, NodeError};
 use crate::config::{Config, ConfigError, ConfigErrors, PluginSource};
-use crate::node::listeners::Listeners;
-use crate::node::origins::{BuiltinOrigin, Origins};
-use crate::node::{BoundListener, NodeError};
 use crate::origin::Pools;
 use crate::plugin::{PluginEngine, PluginSet};
 use crate::state::{Generation, Shared};
-
-/// What started a reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    /// The config file or a plugin file changed on disk.
-    File,
-    /// `SIGHUP`.
-    Signal,
-    /// `POST /reload` on the admin listener.
-    Admin,
-    /// A direct call ([`crate::node::Node::reload`]).
-    Api,
-}
-
-impl Trigger {
-    /// Label for logs and `/status`.
-    pub fn label(self) -> &'static str {
-        match self {
-            Trigger::File => "file",
-            Trigger::Signal => "sighup",
-            Trigger::Admin => "admin",
-            Trigger::Api => "api",
-        }
-    }
-}
 
 /// Why a reload was not applied.
 #[derive(Debug, Clone, thiserror::Error)]

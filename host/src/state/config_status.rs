@@ -6,8 +6,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
-use super::Trigger;
-
 /// The outcome of one reload attempt.
 #[derive(Debug, Clone)]
 pub struct LastReload {
@@ -141,5 +139,30 @@ impl ConfigStatus {
             "brink_config_last_reload_success {}",
             u8::from(success)
         );
+    }
+}
+
+/// What started a reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The config file or a plugin file changed on disk.
+    File,
+    /// `SIGHUP`.
+    Signal,
+    /// `POST /reload` on the admin listener.
+    Admin,
+    /// A direct call ([`crate::node::Node::reload`]).
+    Api,
+}
+
+impl Trigger {
+    /// Label for logs and `/status`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Trigger::File => "file",
+            Trigger::Signal => "sighup",
+            Trigger::Admin => "admin",
+            Trigger::Api => "api",
+        }
     }
 }
