@@ -21,7 +21,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use coalesce::{FillOutcome, Join, LeaderGuard, wait as coalesce_wait};
 pub use key::{CacheKey, normalize_query};
@@ -98,6 +98,29 @@ impl Entry {
             served: Served::default(),
         }
     }
+}
+
+/// Header fields in storage of their own: every value in one block of the
+/// exact size. The values of a parsed response are slices of the
+/// connection's read buffer (up to ~400 KiB, the body read into it too), so
+/// a stored map that keeps them keeps that whole buffer.
+pub fn detached_fields(headers: &HeaderMap) -> HeaderMap {
+    let mut text = Vec::with_capacity(headers.values().map(HeaderValue::len).sum());
+    for v in headers.values() {
+        text.extend_from_slice(v.as_bytes());
+    }
+    let text = Bytes::from(text);
+    let mut out = HeaderMap::with_capacity(headers.keys_len());
+    let mut at = 0;
+    for (name, value) in headers {
+        let end = at + value.len();
+        let mut v =
+            HeaderValue::from_maybe_shared(text.slice(at..end)).unwrap_or_else(|_| value.clone());
+        at = end;
+        v.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), v);
+    }
+    out
 }
 
 /// What a purge selects.
@@ -265,7 +288,43 @@ fn url_matches(entry_url: &str, target: &str, prefix: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::url_matches;
+    use super::*;
+
+    #[test]
+    fn detached_fields_copy_the_values_out_of_the_read_buffer() {
+        // As hyper parses a response: every value a slice of the read buffer.
+        let buffer = Bytes::from(
+            b"text/html\"v1\"a=1b=2secret"
+                .iter()
+                .copied()
+                .chain([0; 4096])
+                .collect::<Vec<u8>>(),
+        );
+        let value = |r: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(buffer.slice(r)).expect("valid")
+        };
+        let mut parsed = HeaderMap::new();
+        parsed.insert("content-type", value(0..9));
+        parsed.insert("etag", value(9..13));
+        parsed.append("set-cookie", value(13..16));
+        parsed.append("set-cookie", value(16..19));
+        let mut secret = value(19..25);
+        secret.set_sensitive(true);
+        parsed.insert("x-secret", secret);
+
+        let stored = detached_fields(&parsed);
+        assert_eq!(stored, parsed);
+        let names = |m: &HeaderMap| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&stored), names(&parsed), "same fields, same order");
+        assert!(stored["x-secret"].is_sensitive());
+        let within = buffer.as_ptr_range();
+        for v in stored.values() {
+            assert!(
+                !within.contains(&v.as_bytes().as_ptr()),
+                "{v:?} still in the buffer"
+            );
+        }
+    }
 
     #[test]
     fn purge_url_matching() {

@@ -14,7 +14,7 @@ use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability, Vary};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::Fwd;
-use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join, strip_surrogate};
+use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join, detached_fields, strip_surrogate};
 use crate::error::EdgeError;
 use crate::forwarding;
 use crate::metrics::CacheResult;
@@ -260,7 +260,7 @@ impl CachePhase {
         let full_key = key.full(&vary, &parts.headers);
         let entry = Arc::new(Entry {
             status: head.status,
-            headers: head.headers,
+            headers: detached_fields(&head.headers),
             body: bytes,
             freshness,
             stored_at: response_time,
