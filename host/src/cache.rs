@@ -72,14 +72,26 @@ impl Entry {
         self.freshness.lifetime.as_secs() as i64 - self.age(now).as_secs() as i64
     }
 
-    /// Bytes it takes in the cache: body, header fields, key and bookkeeping.
+    /// Bytes it keeps in memory, as counted against `capacity_bytes`: the
+    /// body; the header fields three times (the stored map, the client block
+    /// of [`Served`] and its wire bytes, made on the first hit and counted
+    /// from the start); the keys; and a fixed share for the entry, its store
+    /// record and the maps that find it.
     fn weight(key: &str, e: &Entry) -> u64 {
-        let headers: usize = e
+        let text: usize = e
             .headers
             .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 32)
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum();
-        (e.body.len() + headers + key.len() * 2 + 256) as u64
+        // Stored map and client block: a slot per field each (both sized by
+        // the map's capacity), the text once (the block shares the values)
+        // plus the fields it adds; the wire block: the text again.
+        let maps = 2 * (e.headers.capacity() + 4) * FIELD_SLOT;
+        let surrogate: usize = e.surrogate_keys.iter().map(|k| k.len() + 24).sum();
+        // The full key (also the store's), the URL and the URL key.
+        let keys = key.len() + 2 * e.url.len();
+        (allocated(e.body.len()) + 2 * text + CLIENT_FIELDS + maps + surrogate + keys + PER_ENTRY)
+            as u64
     }
 
     /// A copy marked as soft-purged (stale, must revalidate).
@@ -98,6 +110,30 @@ impl Entry {
             served: Served::default(),
         }
     }
+}
+
+/// Memory of one slot of a `HeaderMap`: the name, the value's handle, the
+/// chain links and the index (the text is counted apart).
+const FIELD_SLOT: usize = 128;
+/// The fields a client block adds (`Via`, `Age`, `Cache-Status`, the status
+/// line of the wire block).
+const CLIENT_FIELDS: usize = 128;
+/// The entry's own struct, its `Arc`, the store's record, hash-map slots and
+/// heap records, the `Vary` record, and the prepared blocks' handles.
+const PER_ENTRY: usize = 1024;
+
+/// What an allocation of `len` bytes takes: allocators serve sizes in classes.
+/// mimalloc's (`mi_good_size`): four per power of two up to 512 KiB, so up
+/// to a quarter more than asked; whole 4 KiB pages above.
+fn allocated(len: usize) -> usize {
+    if len > 512 * 1024 {
+        return len.next_multiple_of(4096);
+    }
+    if len <= 64 {
+        return len;
+    }
+    let step = (1usize << (usize::BITS - 1 - len.leading_zeros())) / 4;
+    len.next_multiple_of(step)
 }
 
 /// Header fields in storage of their own: every value in one block of the
@@ -324,6 +360,51 @@ mod tests {
                 "{v:?} still in the buffer"
             );
         }
+    }
+
+    #[test]
+    fn allocations_are_weighed_by_size_class() {
+        assert_eq!(allocated(0), 0);
+        assert_eq!(allocated(64), 64);
+        assert_eq!(allocated(100 * 1024), 112 * 1024);
+        assert_eq!(allocated(128 * 1024), 128 * 1024);
+        assert_eq!(allocated(128 * 1024 + 1), 160 * 1024);
+        assert_eq!(allocated(300 * 1000), 320 * 1024);
+        assert_eq!(allocated(512 * 1024 + 1), 516 * 1024);
+    }
+
+    #[test]
+    fn an_entry_weighs_its_body_fields_and_keys() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("image/jpeg"));
+        headers.insert("etag", HeaderValue::from_static("\"abc\""));
+        let url: Arc<str> = Arc::from("http://shop.test/images/1.jpg");
+        let entry = Entry {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from(vec![0; 100 * 1024]),
+            freshness: Freshness {
+                lifetime: Duration::from_secs(60),
+                initial_age: Duration::ZERO,
+                stale_while_revalidate: Duration::ZERO,
+                stale_if_error: Duration::ZERO,
+                must_revalidate: false,
+                always_revalidate: false,
+                heuristic: false,
+                strip_fields: Vec::new(),
+            },
+            stored_at: SystemTime::now(),
+            surrogate_keys: Box::new([]),
+            url: url.clone(),
+            vary: Arc::new([]),
+            purged: false,
+            full_key: url.clone(),
+            served: Served::default(),
+        };
+        let w = Entry::weight(&url, &entry);
+        let floor = 112 * 1024 + PER_ENTRY + 3 * url.len();
+        assert!(w as usize > floor, "{w}");
+        assert!(w < 120 * 1024, "{w}");
     }
 
     #[test]
