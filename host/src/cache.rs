@@ -21,7 +21,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use coalesce::{FillOutcome, Join, LeaderGuard, wait as coalesce_wait};
 pub use key::{CacheKey, normalize_query};
@@ -72,14 +72,26 @@ impl Entry {
         self.freshness.lifetime.as_secs() as i64 - self.age(now).as_secs() as i64
     }
 
-    /// Bytes it takes in the cache: body, header fields, key and bookkeeping.
+    /// Bytes it keeps in memory, as counted against `capacity_bytes`: the
+    /// body; the header fields three times (the stored map, the client block
+    /// of [`Served`] and its wire bytes, made on the first hit and counted
+    /// from the start); the keys; and a fixed share for the entry, its store
+    /// record and the maps that find it.
     fn weight(key: &str, e: &Entry) -> u64 {
-        let headers: usize = e
+        let text: usize = e
             .headers
             .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 32)
+            .map(|(n, v)| n.as_str().len() + v.len() + 4)
             .sum();
-        (e.body.len() + headers + key.len() * 2 + 256) as u64
+        // Stored map and client block: a slot per field each (both sized by
+        // the map's capacity), the text once (the block shares the values)
+        // plus the fields it adds; the wire block: the text again.
+        let maps = 2 * (e.headers.capacity() + 4) * FIELD_SLOT;
+        let surrogate: usize = e.surrogate_keys.iter().map(|k| k.len() + 24).sum();
+        // The full key (also the store's), the URL and the URL key.
+        let keys = key.len() + 2 * e.url.len();
+        (allocated(e.body.len()) + 2 * text + CLIENT_FIELDS + maps + surrogate + keys + PER_ENTRY)
+            as u64
     }
 
     /// A copy marked as soft-purged (stale, must revalidate).
@@ -98,6 +110,53 @@ impl Entry {
             served: Served::default(),
         }
     }
+}
+
+/// Memory of one slot of a `HeaderMap`: the name, the value's handle, the
+/// chain links and the index (the text is counted apart).
+const FIELD_SLOT: usize = 128;
+/// The fields a client block adds (`Via`, `Age`, `Cache-Status`, the status
+/// line of the wire block).
+const CLIENT_FIELDS: usize = 128;
+/// The entry's own struct, its `Arc`, the store's record, hash-map slots and
+/// heap records, the `Vary` record, and the prepared blocks' handles.
+const PER_ENTRY: usize = 1024;
+
+/// What an allocation of `len` bytes takes: allocators serve sizes in classes.
+/// mimalloc's (`mi_good_size`): four per power of two up to 512 KiB, so up
+/// to a quarter more than asked; whole 4 KiB pages above.
+fn allocated(len: usize) -> usize {
+    if len > 512 * 1024 {
+        return len.next_multiple_of(4096);
+    }
+    if len <= 64 {
+        return len;
+    }
+    let step = (1usize << (usize::BITS - 1 - len.leading_zeros())) / 4;
+    len.next_multiple_of(step)
+}
+
+/// Header fields in storage of their own: every value in one block of the
+/// exact size. The values of a parsed response are slices of the
+/// connection's read buffer (up to ~400 KiB, the body read into it too), so
+/// a stored map that keeps them keeps that whole buffer.
+pub fn detached_fields(headers: &HeaderMap) -> HeaderMap {
+    let mut text = Vec::with_capacity(headers.values().map(HeaderValue::len).sum());
+    for v in headers.values() {
+        text.extend_from_slice(v.as_bytes());
+    }
+    let text = Bytes::from(text);
+    let mut out = HeaderMap::with_capacity(headers.keys_len());
+    let mut at = 0;
+    for (name, value) in headers {
+        let end = at + value.len();
+        let mut v =
+            HeaderValue::from_maybe_shared(text.slice(at..end)).unwrap_or_else(|_| value.clone());
+        at = end;
+        v.set_sensitive(value.is_sensitive());
+        out.append(name.clone(), v);
+    }
+    out
 }
 
 /// What a purge selects.
@@ -291,7 +350,7 @@ fn url_matches(entry_url: &str, target: &str, prefix: bool) -> bool {
 mod tests {
     use std::sync::Arc;
 
-    use super::{Cache, PassScope, url_matches};
+    use super::*;
     use crate::config::CacheConfig;
 
     #[test]
@@ -310,6 +369,87 @@ mod tests {
             "a pass for everyone is not narrowed"
         );
         assert!(!cache.is_pass(&b, true) && !cache.is_pass(&b, false));
+    }
+
+    #[test]
+    fn detached_fields_copy_the_values_out_of_the_read_buffer() {
+        // As hyper parses a response: every value a slice of the read buffer.
+        let buffer = Bytes::from(
+            b"text/html\"v1\"a=1b=2secret"
+                .iter()
+                .copied()
+                .chain([0; 4096])
+                .collect::<Vec<u8>>(),
+        );
+        let value = |r: std::ops::Range<usize>| {
+            HeaderValue::from_maybe_shared(buffer.slice(r)).expect("valid")
+        };
+        let mut parsed = HeaderMap::new();
+        parsed.insert("content-type", value(0..9));
+        parsed.insert("etag", value(9..13));
+        parsed.append("set-cookie", value(13..16));
+        parsed.append("set-cookie", value(16..19));
+        let mut secret = value(19..25);
+        secret.set_sensitive(true);
+        parsed.insert("x-secret", secret);
+
+        let stored = detached_fields(&parsed);
+        assert_eq!(stored, parsed);
+        let names = |m: &HeaderMap| m.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&stored), names(&parsed), "same fields, same order");
+        assert!(stored["x-secret"].is_sensitive());
+        let within = buffer.as_ptr_range();
+        for v in stored.values() {
+            assert!(
+                !within.contains(&v.as_bytes().as_ptr()),
+                "{v:?} still in the buffer"
+            );
+        }
+    }
+
+    #[test]
+    fn allocations_are_weighed_by_size_class() {
+        assert_eq!(allocated(0), 0);
+        assert_eq!(allocated(64), 64);
+        assert_eq!(allocated(100 * 1024), 112 * 1024);
+        assert_eq!(allocated(128 * 1024), 128 * 1024);
+        assert_eq!(allocated(128 * 1024 + 1), 160 * 1024);
+        assert_eq!(allocated(300 * 1000), 320 * 1024);
+        assert_eq!(allocated(512 * 1024 + 1), 516 * 1024);
+    }
+
+    #[test]
+    fn an_entry_weighs_its_body_fields_and_keys() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("image/jpeg"));
+        headers.insert("etag", HeaderValue::from_static("\"abc\""));
+        let url: Arc<str> = Arc::from("http://shop.test/images/1.jpg");
+        let entry = Entry {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from(vec![0; 100 * 1024]),
+            freshness: Freshness {
+                lifetime: Duration::from_secs(60),
+                initial_age: Duration::ZERO,
+                stale_while_revalidate: Duration::ZERO,
+                stale_if_error: Duration::ZERO,
+                must_revalidate: false,
+                always_revalidate: false,
+                heuristic: false,
+                strip_fields: Vec::new(),
+            },
+            stored_at: SystemTime::now(),
+            surrogate_keys: Box::new([]),
+            url: url.clone(),
+            vary: Arc::new([]),
+            purged: false,
+            full_key: url.clone(),
+            served: Served::default(),
+        };
+        let w = Entry::weight(&url, &entry);
+        let floor = 112 * 1024 + PER_ENTRY + 3 * url.len();
+        assert!(w as usize > floor, "{w}");
+        assert!(w < 120 * 1024, "{w}");
     }
 
     #[test]

@@ -80,6 +80,11 @@ impl Pool {
             .pool_idle_timeout(config.idle_timeout)
             .pool_max_idle_per_host(config.max_connections.unwrap_or(1024))
             .pool_timer(TokioTimer::new())
+            // hyper's read buffer (default ~400 KiB) grows to its limit while
+            // a large body goes through it and keeps that size while the
+            // connection lives, idle in the pool too. 64 KiB: a few more
+            // reads per large body; response heads up to 64 KiB.
+            .http1_max_buf_size(64 * 1024)
             .build(connector.clone());
         Ok(Pool {
             balancer: Balancer::new(config.strategy, &backends),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
@@ -14,7 +14,9 @@ use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, NotStorable, Storability, Vary};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::Fwd;
-use crate::cache::{Admit, CacheKey, Entry, FillOutcome, Join, PassScope, strip_surrogate};
+use crate::cache::{
+    Admit, CacheKey, Entry, FillOutcome, Join, PassScope, detached_fields, strip_surrogate,
+};
 use crate::error::EdgeError;
 use crate::forwarding;
 use crate::metrics::CacheResult;
@@ -238,10 +240,11 @@ impl CachePhase {
             Vary::Star => return not_stored(head, body, NotStorable::VaryStar),
         };
         let max = self.generation.config.cache.max_object_bytes;
-        if content_length(&head.headers).is_some_and(|n| n > max) {
+        let declared = content_length(&head.headers);
+        if declared.is_some_and(|n| n > max) {
             return not_stored(head, body, NotStorable::TooLarge);
         }
-        let bytes = match collect_up_to(body, max).await {
+        let bytes = match collect_up_to(body, max, declared).await {
             Ok(b) => b,
             Err(Partial::TooLarge(body)) => return not_stored(head, body, NotStorable::TooLarge),
             Err(Partial::Failed(e)) => {
@@ -276,7 +279,7 @@ impl CachePhase {
         let full_key = key.full(&vary, &parts.headers);
         let entry = Arc::new(Entry {
             status: head.status,
-            headers: head.headers,
+            headers: detached_fields(&head.headers),
             body: bytes,
             freshness,
             stored_at: response_time,
@@ -332,33 +335,87 @@ pub(super) enum Partial {
     Failed(crate::body::BoxError),
 }
 
-/// Reads a body up to `limit` bytes.
-async fn collect_up_to(mut body: Body, limit: u64) -> Result<Bytes, Partial> {
-    let mut buf = BytesMut::new();
+/// Reads a body of up to `limit` bytes into storage of its exact size (a
+/// buffer grown by doubling would be kept with up to twice the body's
+/// length): a buffer of the declared length, which the caller checked
+/// against `limit`, is filled as the frames come; without one, the bytes are
+/// copied once more at the end into a block of their length.
+async fn collect_up_to(
+    mut body: Body,
+    limit: u64,
+    declared: Option<u64>,
+) -> Result<Bytes, Partial> {
+    let reserve = declared.map_or(0, |n| n.min(limit));
+    let mut buf = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(Partial::Failed)?;
         if let Ok(data) = frame.into_data() {
-            buf.extend_from_slice(&data);
-            if buf.len() as u64 > limit {
+            if (buf.len() + data.len()) as u64 > limit {
                 use futures_util::StreamExt;
-                let head = buf.freeze();
-                let first =
-                    futures_util::stream::iter(std::iter::once(Ok::<_, crate::body::BoxError>(
-                        http_body::Frame::data(head),
-                    )));
-                let stream = first.chain(http_body_util::BodyStream::new(body));
+                let read = [Bytes::from(buf), data]
+                    .into_iter()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok::<_, crate::body::BoxError>(http_body::Frame::data(b)));
+                let stream =
+                    futures_util::stream::iter(read).chain(http_body_util::BodyStream::new(body));
                 return Err(Partial::TooLarge(BodyExt::boxed(
                     http_body_util::StreamBody::new(stream),
                 )));
             }
+            buf.extend_from_slice(&data);
         }
     }
-    Ok(buf.freeze())
+    if buf.len() == buf.capacity() {
+        Ok(Bytes::from(buf))
+    } else {
+        // Not `shrink_to_fit`: an allocator may keep a block shrunk by up to
+        // half where it is (mimalloc does).
+        Ok(Bytes::copy_from_slice(&buf))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body that arrives in these frames.
+    fn frames(parts: &[&'static [u8]]) -> Body {
+        let frames: Vec<Result<_, crate::body::BoxError>> = parts
+            .iter()
+            .map(|p| Ok(http_body::Frame::data(Bytes::from_static(p))))
+            .collect();
+        BodyExt::boxed(http_body_util::StreamBody::new(futures_util::stream::iter(
+            frames,
+        )))
+    }
+
+    #[tokio::test]
+    async fn collects_with_and_without_a_declared_length() {
+        let parts: &[&'static [u8]] = &[b"hello ", b"big ", b"world"];
+        for declared in [Some(15), None] {
+            let Ok(b) = collect_up_to(frames(parts), 15, declared).await else {
+                panic!("{declared:?}: not collected");
+            };
+            assert_eq!(&b[..], b"hello big world", "{declared:?}");
+        }
+        let Ok(b) = collect_up_to(frames(&[]), 15, Some(0)).await else {
+            panic!("empty body not collected");
+        };
+        assert!(b.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_comes_back_whole() {
+        for declared in [Some(10), None] {
+            let Err(Partial::TooLarge(body)) =
+                collect_up_to(frames(&[b"hello ", b"big ", b"world"]), 10, declared).await
+            else {
+                panic!("{declared:?}: collected past the limit");
+            };
+            let all = body.collect().await.expect("the rest streams").to_bytes();
+            assert_eq!(&all[..], b"hello big world", "{declared:?}");
+        }
+    }
 
     fn after(
         why: NotStorable,

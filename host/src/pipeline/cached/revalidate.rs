@@ -11,7 +11,7 @@ use super::{Answer, CachePhase, copy_head};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability};
 use crate::cache::status::{CacheStatus, Fwd};
-use crate::cache::{CacheKey, Entry, FillOutcome, Join};
+use crate::cache::{CacheKey, Entry, FillOutcome, Join, detached_fields};
 use crate::error::EdgeError;
 use crate::metrics::CacheResult;
 use crate::pipeline::RequestCtx;
@@ -196,7 +196,7 @@ impl CachePhase {
         policy::strip_for_storage(&mut headers, &freshness.strip_fields);
         let refreshed = Arc::new(Entry {
             status: entry.status,
-            headers,
+            headers: detached_fields(&headers),
             body: entry.body.clone(),
             freshness,
             stored_at: now,
