@@ -489,6 +489,12 @@ impl Config {
     }
 }
 
+/// The sample plugins built into the binary (`wasm = "builtin:NAME"`).
+pub const BUILTIN_PLUGINS: [&str; 3] = ["auth", "router", "personalize"];
+/// The largest `max_memory_bytes` a plugin may have (wasmtime's pool is
+/// sized for it).
+pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
+
 /// Default deadline of one plugin call.
 pub const DEFAULT_PLUGIN_TIMEOUT: Duration = Duration::from_millis(50);
 /// Default memory cap of one plugin instance.

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod node;
 pub mod normalize;
 pub mod origin;
+pub mod pem;
 pub mod pipeline;
 pub mod plugin;
 pub mod server;

@@ -26,9 +26,10 @@ mod report;
 pub mod retry;
 pub mod ring;
 
+pub use crate::pem::load_ca_file;
 pub use backend::Backend;
 pub use balance::Affinity;
-pub use connector::{ConnTag, load_ca_file};
+pub use connector::ConnTag;
 pub use forward::{Forwarded, forward};
 pub use guard::{BodyTimeout, TotalTimeout};
 pub use pool::{Pool, PoolStats};

@@ -3,72 +3,19 @@
 //! `h2` and `http/1.1`.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::ServerName;
 
 use crate::config::CertificateConfig;
-
-/// Why a certificate or key could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsError {
-    /// The certificate file holds no PEM certificate, or is unreadable.
-    #[error("cannot read certificate {path}: {reason}")]
-    Cert {
-        /// File.
-        path: String,
-        /// Reason.
-        reason: String,
-    },
-    /// The key file holds no PEM private key, or is unreadable.
-    #[error("cannot read private key {path}: {reason}")]
-    Key {
-        /// File.
-        path: String,
-        /// Reason.
-        reason: String,
-    },
-    /// rustls refused the key or configuration.
-    #[error("TLS setup failed: {0}")]
-    Rustls(#[from] rustls::Error),
-}
+pub use crate::pem::{TlsError, load_certified_key};
 
 /// The one crypto provider this process uses.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Loads a PEM certificate chain and private key.
-pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| TlsError::Cert {
-            path: cert.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    if chain.is_empty() {
-        return Err(TlsError::Cert {
-            path: cert.display().to_string(),
-            reason: "no PEM certificate found".into(),
-        });
-    }
-    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
-        path: key.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let signing = provider()
-        .key_provider
-        .load_private_key(key_der)
-        .map_err(|e| TlsError::Key {
-            path: key.display().to_string(),
-            reason: e.to_string(),
-        })?;
-    Ok(CertifiedKey::new(chain, signing))
 }
 
 /// Picks the certificate whose names match the client's SNI, else the first.

@@ -12,6 +12,7 @@ const LAYERS: [&[&str]; 8] = [
     &[
         "body",
         "error",
+        "pem",
         "normalize",
         "forwarding",
         "token",
@@ -27,15 +28,9 @@ const LAYERS: [&[&str]; 8] = [
     &["cli", "main"],
 ];
 
-/// Imports against the order that are still there (issue 15): config
-/// validation reaches up into the subsystems, and a node starts its admin
-/// listener itself.
-const KNOWN: [(&str, &str); 4] = [
-    ("config", "origin"),
-    ("config", "plugin"),
-    ("config", "tls"),
-    ("node", "admin"),
-];
+/// Imports against the order that are still there (issue 15): a node
+/// starts its admin listener itself.
+const KNOWN: [(&str, &str); 1] = [("node", "admin")];
 
 fn layer(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))

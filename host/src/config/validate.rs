@@ -256,7 +256,7 @@ pub(super) fn validate(
                     ok = false;
                 }
             }
-            if ok && let Err(e) = crate::tls::load_certified_key(&cert, &keyp) {
+            if ok && let Err(e) = crate::pem::load_certified_key(&cert, &keyp) {
                 errs.at(&c.cert, &format!("listeners[{i}].tls[{j}]"), e.to_string());
             }
             tls.push(CertificateConfig { cert, key: keyp });
@@ -613,13 +613,13 @@ fn plugin_source(
 ) -> PluginSource {
     match wasm.get_ref().strip_prefix("builtin:") {
         Some(b) => {
-            if !crate::plugin::BUILTIN_PLUGINS.contains(&b) {
+            if !BUILTIN_PLUGINS.contains(&b) {
                 errs.at(
                     wasm,
                     key,
                     format!(
                         "unknown built-in plugin \"{b}\" (built in: {})",
-                        crate::plugin::BUILTIN_PLUGINS.join(", ")
+                        BUILTIN_PLUGINS.join(", ")
                     ),
                 );
             }
@@ -671,10 +671,7 @@ fn validate_plugins(raw: &[RawPlugin], errs: &mut Errs<'_>, base: &Path) -> Vec<
             }
         };
         let max_memory = match &p.max_memory_bytes {
-            Some(v)
-                if *v.get_ref() < 1024 * 1024
-                    || *v.get_ref() > crate::plugin::MAX_PLUGIN_MEMORY as u64 =>
-            {
+            Some(v) if *v.get_ref() < 1024 * 1024 || *v.get_ref() > MAX_PLUGIN_MEMORY as u64 => {
                 errs.at(
                     v,
                     &key("max_memory_bytes"),

@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::io;
-use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +17,9 @@ use hyper::rt::{Read, ReadBufCursor, Write};
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
+
+use crate::pem::load_ca_file;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -33,19 +34,6 @@ pub struct ConnTag {
     pub created: Instant,
     /// Responses received on it so far.
     pub uses: Arc<AtomicU64>,
-}
-
-/// Reads every certificate of a PEM file.
-pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    use rustls_pki_types::pem::PemObject;
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read CA file {}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("invalid PEM in CA file {}: {e}", path.display()))?;
-    if certs.is_empty() {
-        return Err(format!("no certificate in CA file {}", path.display()));
-    }
-    Ok(certs)
 }
 
 /// The rustls client config for a pool's `https://` backends: the public web

@@ -9,8 +9,7 @@ const ROUTER: &[u8] = include_bytes!(concat!(env!("BRINK_GUEST_DIR"), "/brink_ro
 const PERSONALIZE: &[u8] =
     include_bytes!(concat!(env!("BRINK_GUEST_DIR"), "/brink_personalize.wasm"));
 
-/// Names accepted after `builtin:`.
-pub const BUILTIN_PLUGINS: [&str; 3] = ["auth", "router", "personalize"];
+pub use crate::config::BUILTIN_PLUGINS;
 
 /// The component bytes of a built-in plugin.
 pub fn builtin_wasm(name: &str) -> Option<&'static [u8]> {

@@ -18,8 +18,7 @@ const POOL_INSTANCES: u32 = 1000;
 /// and a few hundred KiB of data and heap.
 const KEEP_RESIDENT: usize = 2 << 20;
 
-/// The largest memory a plugin may be given (`max_memory_bytes` is validated against it).
-pub const MAX_PLUGIN_MEMORY: usize = 1 << 30;
+pub use crate::config::MAX_PLUGIN_MEMORY;
 
 /// How often the epoch advances. Plugin deadlines are whole ticks, so this is
 /// their resolution.

@@ -325,7 +325,7 @@ fn tls(t: &RawOriginTls, i: usize, errs: &mut Errs<'_>, base: &Path) -> OriginTl
                 &key("ca_file"),
                 format!("file not found: {}", path.display()),
             );
-        } else if let Err(e) = crate::origin::load_ca_file(&path) {
+        } else if let Err(e) = crate::pem::load_ca_file(&path) {
             errs.at(c, &key("ca_file"), e);
         }
         d.ca_file = Some(path);
