@@ -286,7 +286,7 @@ fn percent_decode(s: &str) -> String {
 /// a prefix, only the authority: a prefix need not be a whole path). Text
 /// that does not parse is taken as given.
 fn purge_url(v: String, prefix: bool) -> String {
-    use crate::normalize::{self, EscapedSlashes, PathRules};
+    use crate::normalize::{self, PathRules};
     let (scheme, rest) = match v.split_once("://") {
         Some((s, r)) if s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https") => {
             (s.to_ascii_lowercase(), r)
@@ -319,11 +319,7 @@ fn purge_url(v: String, prefix: bool) -> String {
         } else {
             path
         };
-        let rules = PathRules {
-            merge_slashes: false,
-            escaped_slashes: EscapedSlashes::Keep,
-        };
-        match normalize::normalize_path(path, rules) {
+        match normalize::normalize_path(path, PathRules::BEFORE_ROUTE) {
             Ok(p) => match query {
                 Some(q) => format!("{p}?{q}"),
                 None => p.into_owned(),

@@ -43,6 +43,16 @@ pub struct PathRules {
     pub escaped_slashes: EscapedSlashes,
 }
 
+impl PathRules {
+    /// The rules before a route is known (and for a plugin's rewrite or a
+    /// purge URL): escapes of `/` kept, so they separate no segments, and
+    /// `//` left for the route to merge or not.
+    pub const BEFORE_ROUTE: PathRules = PathRules {
+        merge_slashes: false,
+        escaped_slashes: EscapedSlashes::Keep,
+    };
+}
+
 /// Why a path was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -117,24 +127,38 @@ pub fn normalize_path(path: &str, rules: PathRules) -> Result<Cow<'_, str>, Path
 }
 
 /// Whether a path needs no work: no escape, backslash, control byte or dot
-/// segment (a `/.` is taken as one, the slow path sorts it out), and no `//`
-/// when slashes are merged.
-fn is_normal(bytes: &[u8], merge_slashes: bool) -> bool {
+/// segment (a `/.` is taken as one, the slow path sorts it out), no leading
+/// `//`, and no `//` at all when slashes are merged. The HTTP/1 front loop
+/// asks it (with `merge_slashes`) before it answers a request itself.
+pub fn is_normal(bytes: &[u8], merge_slashes: bool) -> bool {
     if bytes.starts_with(b"//") {
         return false;
     }
     let mut prev = 0u8;
     for &b in bytes {
-        if b == b'%' || b == b'\\' || b < 0x20 || b == 0x7f {
-            return false;
-        }
-        if prev == b'/' && (b == b'.' || (merge_slashes && b == b'/')) {
+        if !PATH_BYTE[usize::from(b)]
+            || (prev == b'/' && (b == b'.' || (merge_slashes && b == b'/')))
+        {
             return false;
         }
         prev = b;
     }
     true
 }
+
+/// Bytes a normal path may hold: not `%`, `\`, a control byte or DEL.
+static PATH_BYTE: [bool; 256] = {
+    let mut t = [true; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = false;
+        b += 1;
+    }
+    t[0x7f] = false;
+    t[b'%' as usize] = false;
+    t[b'\\' as usize] = false;
+    t
+};
 
 /// One segment with its escapes decoded as the module doc says, and whether
 /// a `.` in it was encoded.

@@ -80,13 +80,6 @@ fn bad(message: impl Into<String>) -> EdgeError {
     EdgeError::client(StatusCode::BAD_REQUEST, message)
 }
 
-/// Path rules before the route is known: escapes of `/` kept (and so not
-/// segment separators) until the route says what to do with them.
-const BASE_RULES: PathRules = PathRules {
-    merge_slashes: false,
-    escaped_slashes: EscapedSlashes::Keep,
-};
-
 /// Runs right after the limits: one authority, one path, and the fields a
 /// client may not send removed. `parts` leaves in origin-form with a single
 /// canonical `Host`.
@@ -97,8 +90,8 @@ pub(crate) fn normalize(
 ) -> Result<Target, EdgeError> {
     let authority = authority(parts, conn)?;
     let escaped_slash = has_escaped_slash(parts.uri.path());
-    let path =
-        normalize::normalize_path(parts.uri.path(), BASE_RULES).map_err(|e| bad(e.to_string()))?;
+    let path = normalize::normalize_path(parts.uri.path(), PathRules::BEFORE_ROUTE)
+        .map_err(|e| bad(e.to_string()))?;
     if matches!(path, Cow::Owned(_)) || parts.uri.authority().is_some() {
         let path = path.into_owned();
         set_path(parts, &path)?;
@@ -249,10 +242,7 @@ fn set_host(parts: &mut http::request::Parts, target: &Target) -> Result<(), Edg
 pub(crate) fn plain(parts: &http::request::Parts, conn: ConnInfo) -> Option<(&str, &str)> {
     let mut hosts = parts.headers.get_all(header::HOST).iter();
     let raw = hosts.next()?.as_bytes();
-    if hosts.next().is_some()
-        || parts.uri.authority().is_some()
-        || !plain_path(parts.uri.path().as_bytes())
-    {
+    if hosts.next().is_some() || parts.uri.authority().is_some() || !plain_path(parts.uri.path()) {
         return None;
     }
     // One pass: lower-case letters, digits, `-`, `_`, non-empty labels, no
@@ -299,31 +289,11 @@ pub(crate) fn plain(parts: &http::request::Parts, conn: ConnInfo) -> Option<(&st
     }
 }
 
-/// A path with no escape, backslash, control byte, dot segment or `//`.
-fn plain_path(path: &[u8]) -> bool {
-    let mut prev = 0u8;
-    for &b in path {
-        if !PATH_BYTE[usize::from(b)] || (prev == b'/' && (b == b'.' || b == b'/')) {
-            return false;
-        }
-        prev = b;
-    }
-    path.first() == Some(&b'/')
+/// A path the front loop may answer as it is: absolute and normal, `//`
+/// included (merging is a route's choice, made on the slow path).
+fn plain_path(path: &str) -> bool {
+    path.starts_with('/') && normalize::is_normal(path.as_bytes(), true)
 }
-
-/// Bytes a plain path may hold: not `%`, `\`, a control byte or DEL.
-static PATH_BYTE: [bool; 256] = {
-    let mut t = [true; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        t[b] = false;
-        b += 1;
-    }
-    t[0x7f] = false;
-    t[b'%' as usize] = false;
-    t[b'\\' as usize] = false;
-    t
-};
 
 /// Whether `name` is one of [`OVERRIDE_HEADERS`].
 pub(crate) fn is_override(name: &HeaderName) -> bool {

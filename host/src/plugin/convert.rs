@@ -226,10 +226,7 @@ pub fn apply_request_edits_to_parts(
     }
     let path = match &edits.path {
         Some(p) => {
-            let rules = crate::normalize::PathRules {
-                merge_slashes: false,
-                escaped_slashes: crate::normalize::EscapedSlashes::Keep,
-            };
+            let rules = crate::normalize::PathRules::BEFORE_ROUTE;
             let n = crate::normalize::normalize_path(p, rules)
                 .map_err(|e| format!("rewritten path {p:?}: {e}"))?;
             Some(n.into_owned())
