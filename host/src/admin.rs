@@ -43,14 +43,6 @@ impl AdminHandler {
             (&Method::GET, "/healthz") => text_response(StatusCode::OK, "ok"),
             (&Method::GET, "/metrics") => {
                 let text = self.shared.metrics.encode();
-                let mut text = text.strip_suffix("# EOF\n").unwrap_or(&text).to_string();
-                let generation = self.shared.generation();
-                crate::plugin::encode_metrics(&generation.plugins, &mut text);
-                crate::origin::encode_metrics(&generation.pools, &mut text);
-                self.shared
-                    .config_status
-                    .encode_metrics(generation.id, &mut text);
-                text.push_str("# EOF\n");
                 let mut resp = Response::new(full(text));
                 resp.headers_mut().insert(
                     http::header::CONTENT_TYPE,

@@ -1,8 +1,20 @@
-//! Prometheus metrics of one node, encoded in the text format on `/metrics`.
+//! Prometheus metrics of one node: one prometheus-client registry, encoded
+//! whole in the OpenMetrics text format on `/metrics`.
+//!
+//! Counters the request path updates (requests, latency, origin requests,
+//! connections, cache lookups) are registered here as prometheus-client
+//! metrics. Values that already live in a subsystem (pool backends, plugin
+//! counters, reload status, cache size) are read at scrape time by
+//! collectors ([`scrape`]) that the layer owning them registers with
+//! [`Metrics::register_collector`]; this module knows none of them, so it
+//! holds no subsystem and the request path pays nothing for them.
+
+pub mod scrape;
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use prometheus_client::collector::Collector;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -124,10 +136,6 @@ pub struct Metrics {
     pub tls_failures: Counter,
     /// Cache lookups by route and result.
     pub cache: Family<CacheLabels, Counter>,
-    cache_bytes: Gauge,
-    cache_entries: Gauge,
-    cache_evictions: Gauge,
-    watched: std::sync::OnceLock<std::sync::Arc<crate::cache::Cache>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -153,28 +161,10 @@ impl Metrics {
         let connections = Counter::default();
         let tls_failures = Counter::default();
         let cache = Family::<CacheLabels, Counter>::default();
-        let cache_bytes = Gauge::default();
-        let cache_entries = Gauge::default();
-        let cache_evictions = Gauge::default();
         registry.register(
             "cache_lookups",
             "Cache lookups, by route and result (hit, miss, stale, revalidate, coalesced)",
             cache.clone(),
-        );
-        registry.register(
-            "cache_bytes",
-            "Bytes stored in the cache",
-            cache_bytes.clone(),
-        );
-        registry.register(
-            "cache_entries",
-            "Objects stored in the cache",
-            cache_entries.clone(),
-        );
-        registry.register(
-            "cache_evictions",
-            "Objects evicted from the cache for space (total)",
-            cache_evictions.clone(),
         );
         registry.register(
             "requests",
@@ -216,16 +206,16 @@ impl Metrics {
             connections,
             tls_failures,
             cache,
-            cache_bytes,
-            cache_entries,
-            cache_evictions,
-            watched: std::sync::OnceLock::new(),
         }
     }
 
-    /// Reports this cache's size and evictions in every encoding.
-    pub fn watch_cache(&self, cache: std::sync::Arc<crate::cache::Cache>) {
-        let _ = self.watched.set(cache);
+    /// Adds families read at scrape time (see [`scrape`]) to every
+    /// encoding, after the counters registered here.
+    pub fn register_collector(&self, collector: impl Collector) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .register_collector(Box::new(collector));
     }
 
     /// Records one cache lookup of a route.
@@ -267,41 +257,17 @@ impl Metrics {
             .inc();
     }
 
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition of the registry: every family,
+    /// then `# EOF`.
     pub fn encode(&self) -> String {
-        if let Some(c) = self.watched.get() {
-            self.cache_bytes.set(c.weighted_size() as i64);
-            self.cache_entries.set(c.entry_count() as i64);
-            self.cache_evictions.set(
-                c.counters
-                    .evictions
-                    .load(std::sync::atomic::Ordering::Relaxed) as i64,
-            );
-        }
         let mut out = String::new();
         let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
-        encode(&mut out, &registry).expect("writing to a String cannot fail");
+        // Writing to a String cannot fail; a collector can (a value that
+        // does not fit its type), and then the scrape shows what came before.
+        if let Err(e) = encode(&mut out, &registry) {
+            tracing::warn!("a metrics collector failed: {e}");
+        }
         out
-    }
-}
-
-/// Writes one metric family in the OpenMetrics text format, for families
-/// whose series come and go with config generations (plugins, backends):
-/// `kind` is `counter` (sample names get `_total`) or `gauge`; each sample is
-/// its label set (`a="x",b="y"`) and value.
-pub fn write_family(
-    out: &mut String,
-    name: &str,
-    kind: &str,
-    help: &str,
-    samples: impl IntoIterator<Item = (String, u64)>,
-) {
-    use std::fmt::Write;
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    let suffix = if kind == "counter" { "_total" } else { "" };
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{suffix}{{{labels}}} {value}");
     }
 }
 

@@ -190,7 +190,6 @@ impl Node {
         };
         let metrics = Arc::new(Metrics::new());
         let cache = Arc::new(Cache::new(&config.cache));
-        metrics.watch_cache(cache.clone());
         let admin_config = config.admin.clone();
         let limits = config.limits.clone();
         let listener_configs = config.listeners.clone();
@@ -202,6 +201,7 @@ impl Node {
             cache,
             config_status: Default::default(),
         });
+        crate::state::register_collectors(&shared);
         let tracker = TaskTracker::new();
         let mut listeners = listeners::Listeners::new(listeners::ListenEnv {
             handler: EdgeHandler {

@@ -8,20 +8,20 @@ mod convert;
 mod engine;
 mod instance;
 mod load;
+mod report;
+mod response;
 mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-
-use bytes::Bytes;
-use http_body_util::BodyExt;
 
 pub use builtin::{BUILTIN_PLUGINS, GUEST_DIR, builtin_wasm};
 pub use engine::{MAX_PLUGIN_MEMORY, PluginEngine};
 pub use instance::{LoadedPlugin, PluginStats};
+pub use report::encode_metrics;
+pub use response::on_response;
 
-use crate::body::{Body, full};
+use crate::body::Body;
 use crate::config::{OnError, PluginConfig};
 use crate::error::EdgeError;
 use bindings::{RequestAction, RequestHead};
@@ -260,6 +260,113 @@ pub async fn on_request(
     on_request_after(chain, request, pool_exists, &[], directives).await
 }
 
+/// What the request-phase plugins of one pass are shown, made on first use
+/// and again only after a plugin edited the request.
+#[derive(Default)]
+struct RequestInput {
+    /// For 0.2.0 plugins: the head and client as one buffer.
+    buf: Vec<u8>,
+    /// The length of `buf`'s request part.
+    request_len: usize,
+    /// Whether `buf` shows the request as it is now.
+    buf_current: bool,
+    /// For 0.1.0 plugins: the head as a record.
+    head: Option<RequestHead>,
+    /// For 0.1.0 plugins: the client as a record.
+    info: Option<bindings::ClientInfo>,
+}
+
+impl RequestInput {
+    /// Calls `plugin`'s request hook on the request as it is now.
+    async fn call(
+        &mut self,
+        plugin: &LoadedPlugin,
+        (parts, scheme, host, client): (&http::request::Parts, &str, &str, &ClientFacts),
+    ) -> Result<RequestAction, PluginFailure> {
+        plugin
+            .call(&client.ip, async |b, store| match b {
+                Bindings::V2(b) => {
+                    if !self.buf_current {
+                        self.request_len =
+                            wire::on_request(&mut self.buf, parts, scheme, host, client);
+                        self.buf_current = true;
+                    }
+                    b.brink_plugin_handler()
+                        .call_on_request(store, &self.buf)
+                        .await
+                }
+                Bindings::V1(b) => {
+                    let head = self
+                        .head
+                        .get_or_insert_with(|| convert::request_head(parts, scheme, host));
+                    let info = self.info.get_or_insert_with(|| bindings::ClientInfo {
+                        ip: client.ip.clone(),
+                        region: client.region.clone(),
+                    });
+                    b.brink_plugin_handler()
+                        .call_on_request(store, head, info)
+                        .await
+                }
+            })
+            .await
+    }
+
+    /// The request changed: what the next plugin is shown is made again.
+    fn edited(&mut self) {
+        self.buf_current = false;
+        self.head = None;
+    }
+
+    /// The request as the response phase is to see it.
+    fn seen(mut self, parts: &http::request::Parts, scheme: &str, host: &str) -> SeenRequest {
+        if self.buf_current {
+            self.buf.truncate(self.request_len);
+        } else {
+            wire::put_request(&mut self.buf, parts, scheme, host);
+        }
+        SeenRequest(self.buf)
+    }
+}
+
+/// Applies one plugin's request edits to `parts` and `directives`; `true`
+/// when they changed the path or `Host` (the pass ends). Edits that cannot
+/// be applied go to the plugin's failure policy.
+fn apply_edits(
+    plugin: &LoadedPlugin,
+    parts: &mut http::request::Parts,
+    mut edits: bindings::RequestEdits,
+    directives: &mut Directives,
+    input: &mut RequestInput,
+    pool_exists: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<bool, EdgeError> {
+    if let Some(pool) = &edits.pool
+        && !pool_exists(pool)
+    {
+        on_failure(plugin, malformed(plugin, format!("unknown pool {pool:?}")))?;
+        return Ok(false);
+    }
+    let edited = match convert::apply_request_edits_to_parts(parts, &mut edits) {
+        Ok(edited) => edited,
+        Err(msg) => {
+            on_failure(plugin, malformed(plugin, msg))?;
+            return Ok(false);
+        }
+    };
+    if edited.any {
+        input.edited();
+    }
+    if edits.pool.is_some() {
+        directives.pool = edits.pool;
+    }
+    if edits.cache_variant.is_some() {
+        directives.cache_variant = edits.cache_variant;
+    }
+    if edits.ttl_override.is_some() {
+        directives.ttl_override = edits.ttl_override;
+    }
+    Ok(edited.target)
+}
+
 /// [`on_request`] for a chain that runs again after a rewrite: the plugins
 /// at the indexes in `skip` (those that already rewrote this request on
 /// this route) are not called, and `directives` carries what the earlier
@@ -275,43 +382,12 @@ pub async fn on_request_after(
     if chain.is_empty() {
         return Ok((Flow::Continue(directives), None));
     }
-    // For 0.2.0 plugins: the head and client as one buffer, written on first
-    // use and again only after a plugin edited the request. `request_len` is
-    // the length of its request part.
-    let mut buf = Vec::new();
-    let mut request_len = 0;
-    let mut buf_current = false;
-    // For 0.1.0 plugins: the head as a record, made on first use and again
-    // after an edit.
-    let mut head: Option<RequestHead> = None;
-    let mut info: Option<bindings::ClientInfo> = None;
+    let mut input = RequestInput::default();
     for (index, plugin) in chain.iter().enumerate() {
         if !plugin.has_on_request() || skip.contains(&index) {
             continue;
         }
-        let result = plugin
-            .call(&client.ip, async |b, store| match b {
-                Bindings::V2(b) => {
-                    if !buf_current {
-                        request_len = wire::on_request(&mut buf, parts, scheme, host, client);
-                        buf_current = true;
-                    }
-                    b.brink_plugin_handler().call_on_request(store, &buf).await
-                }
-                Bindings::V1(b) => {
-                    let head =
-                        head.get_or_insert_with(|| convert::request_head(parts, scheme, host));
-                    let info = info.get_or_insert_with(|| bindings::ClientInfo {
-                        ip: client.ip.clone(),
-                        region: client.region.clone(),
-                    });
-                    b.brink_plugin_handler()
-                        .call_on_request(store, head, info)
-                        .await
-                }
-            })
-            .await;
-        let action = match result {
+        let action = match input.call(plugin, (&*parts, scheme, host, client)).await {
             Ok(a) => a,
             Err(f) => {
                 on_failure(plugin, f)?;
@@ -323,220 +399,24 @@ pub async fn on_request_after(
                 Ok(resp) => return Ok((Flow::Respond(resp), None)),
                 Err(msg) => on_failure(plugin, malformed(plugin, msg))?,
             },
-            RequestAction::Continue(mut edits) => {
-                if let Some(pool) = &edits.pool
-                    && !pool_exists(pool)
-                {
-                    on_failure(plugin, malformed(plugin, format!("unknown pool {pool:?}")))?;
-                    continue;
-                }
-                match convert::apply_request_edits_to_parts(parts, &mut edits) {
-                    Ok(edited) => {
-                        if edited.any {
-                            buf_current = false;
-                            head = None;
-                        }
-                        if edits.pool.is_some() {
-                            directives.pool = edits.pool;
-                        }
-                        if edits.cache_variant.is_some() {
-                            directives.cache_variant = edits.cache_variant;
-                        }
-                        if edits.ttl_override.is_some() {
-                            directives.ttl_override = edits.ttl_override;
-                        }
-                        if edited.target {
-                            let by = index;
-                            return Ok((Flow::Retarget { directives, by }, None));
-                        }
-                    }
-                    Err(msg) => on_failure(plugin, malformed(plugin, msg))?,
+            RequestAction::Continue(edits) => {
+                if apply_edits(
+                    plugin,
+                    parts,
+                    edits,
+                    &mut directives,
+                    &mut input,
+                    pool_exists,
+                )? {
+                    let by = index;
+                    return Ok((Flow::Retarget { directives, by }, None));
                 }
             }
         }
     }
-    let seen = chain.iter().any(|p| p.has_on_response()).then(|| {
-        if buf_current {
-            buf.truncate(request_len);
-        } else {
-            wire::put_request(&mut buf, parts, scheme, host);
-        }
-        SeenRequest(buf)
-    });
-    Ok((Flow::Continue(directives), seen))
-}
-
-/// Whether a response's body may be shown to plugins: text, not encoded.
-fn is_small_text(parts: &http::response::Parts, limit: usize) -> Option<usize> {
-    if limit == 0 || parts.headers.contains_key(http::header::CONTENT_ENCODING) {
-        return None;
-    }
-    let ct = parts
-        .headers
-        .get(http::header::CONTENT_TYPE)?
-        .to_str()
-        .ok()?;
-    let text = ct.starts_with("text/")
-        || ct.starts_with("application/json")
-        || ct.starts_with("application/javascript")
-        || ct.contains("xml");
-    let len = usize::try_from(crate::body::content_length(&parts.headers)?).ok()?;
-    (text && len <= limit).then_some(len)
-}
-
-/// Runs the response phase of `chain` in reverse order (the first plugin
-/// sees the response last) on the client's copy of the response.
-pub async fn on_response(
-    chain: &[Arc<LoadedPlugin>],
-    seen: &SeenRequest,
-    client_ip: &str,
-    resp: http::Response<Body>,
-) -> Result<http::Response<Body>, EdgeError> {
-    if !chain.iter().any(|p| p.has_on_response()) {
-        return Ok(resp);
-    }
-    let (mut parts, body) = resp.into_parts();
-    let limit = chain
+    let seen = chain
         .iter()
-        .filter(|p| p.has_on_response())
-        .map(|p| p.settings.response_body_limit)
-        .max()
-        .unwrap_or(0);
-    let (mut body_bytes, body) = match is_small_text(&parts, limit) {
-        Some(_) => match body.collect().await {
-            Ok(c) => (Some(c.to_bytes()), None),
-            // An origin body that stalled (body_timeout) is the origin's timeout.
-            Err(e) if crate::origin::BodyTimeout::is_timeout(&*e) => {
-                return Err(EdgeError::Origin {
-                    kind: crate::error::OriginFailure::Timeout,
-                    pool: "-".into(),
-                    backend: "-".into(),
-                    message: format!("reading response body: {e}"),
-                });
-            }
-            Err(e) => return Err(EdgeError::Internal(format!("reading response body: {e}"))),
-        },
-        None => (None, Some(body)),
-    };
-    let mut replaced = false;
-    // For 0.2.0 plugins: the request part as seen, then the response part,
-    // written again after a plugin edited the response headers.
-    let mut buf = Vec::new();
-    let mut buf_current = false;
-    // For 0.1.0 plugins: the heads as records.
-    let mut req_head: Option<RequestHead> = None;
-    let mut resp_head: Option<bindings::ResponseHead> = None;
-    for plugin in chain.iter().rev() {
-        if !plugin.has_on_response() {
-            continue;
-        }
-        let given: Option<&[u8]> = body_bytes
-            .as_deref()
-            .filter(|b| b.len() <= plugin.settings.response_body_limit);
-        let had_body = given.is_some();
-        let result = plugin
-            .call(client_ip, async |b, store| match b {
-                Bindings::V2(b) => {
-                    if !buf_current {
-                        buf.clear();
-                        buf.extend_from_slice(&seen.0);
-                        wire::put_response(&mut buf, &parts);
-                        buf_current = true;
-                    }
-                    b.brink_plugin_handler()
-                        .call_on_response(store, &buf, given)
-                        .await
-                }
-                Bindings::V1(b) => {
-                    let req = match &mut req_head {
-                        Some(h) => h,
-                        None => req_head.insert(wire::read_request(&seen.0).ok_or_else(|| {
-                            wasmtime::Error::msg("the seen request is not in layout 1")
-                        })?),
-                    };
-                    let resp = resp_head.get_or_insert_with(|| convert::response_head(&parts));
-                    b.brink_plugin_handler()
-                        .call_on_response(store, req, resp, given)
-                        .await
-                }
-            })
-            .await;
-        let edits = match result {
-            Ok(e) => e,
-            Err(f) => {
-                on_failure(plugin, f)?;
-                continue;
-            }
-        };
-        if !edits.headers.is_empty() {
-            buf_current = false;
-            resp_head = None;
-        }
-        if let Err(msg) = convert::apply_header_ops_to_map(&mut parts.headers, edits.headers) {
-            on_failure(plugin, malformed(plugin, msg))?;
-            continue;
-        }
-        if let Some(new_body) = edits.body
-            && had_body
-        {
-            body_bytes = Some(Bytes::from(new_body));
-            replaced = true;
-        }
-    }
-    if replaced {
-        parts.headers.remove(http::header::CONTENT_LENGTH);
-        // The representation changed: a strong validator no longer describes it.
-        if let Some(etag) = parts.headers.get(http::header::ETAG).cloned()
-            && !etag.as_bytes().starts_with(b"W/")
-            && let Ok(weak) = http::HeaderValue::from_bytes(&[b"W/", etag.as_bytes()].concat())
-        {
-            parts.headers.insert(http::header::ETAG, weak);
-        }
-    }
-    let body = match (body, body_bytes) {
-        (Some(b), _) => b,
-        (None, Some(bytes)) => full(bytes),
-        (None, None) => full(Bytes::new()),
-    };
-    Ok(http::Response::from_parts(parts, body))
-}
-
-/// Appends the plugins' counters to an OpenMetrics text exposition, one
-/// series per plugin and version (`stable` or `canary`).
-pub fn encode_metrics(set: &PluginSet, out: &mut String) {
-    use crate::metrics::write_family;
-    let plugins = set.versions();
-    let labels = |p: &LoadedPlugin| format!("plugin=\"{}\",version=\"{}\"", p.name(), p.version());
-    write_family(
-        out,
-        "brink_plugin_calls",
-        "counter",
-        "Plugin calls (both phases).",
-        plugins
-            .iter()
-            .map(|p| (labels(p), p.stats.calls.load(Ordering::Relaxed))),
-    );
-    write_family(
-        out,
-        "brink_plugin_instantiations",
-        "counter",
-        "Plugin instances created.",
-        plugins
-            .iter()
-            .map(|p| (labels(p), p.stats.instantiations.load(Ordering::Relaxed))),
-    );
-    write_family(
-        out,
-        "brink_plugin_failures",
-        "counter",
-        "Plugin failures, by kind.",
-        plugins.iter().flat_map(|p| {
-            FailureKind::ALL.into_iter().map(move |kind| {
-                (
-                    format!("{},kind=\"{}\"", labels(p), kind.label()),
-                    p.stats.failures[kind as usize].load(Ordering::Relaxed),
-                )
-            })
-        }),
-    );
+        .any(|p| p.has_on_response())
+        .then(|| input.seen(parts, scheme, host));
+    Ok((Flow::Continue(directives), seen))
 }

@@ -1,8 +1,10 @@
 //! What a node shares between its connections: the current config generation
 //! (swapped atomically on reload) and the metrics.
 
+mod collectors;
 mod config_status;
 
+pub use collectors::register_collectors;
 pub use config_status::{ConfigStatus, LastReload, Trigger};
 
 use std::sync::Arc;

@@ -1,188 +1,161 @@
-//! What the pools export: Prometheus text for `/metrics` and JSON for `/status`.
+//! What the pools export: metric families for `/metrics` (read at scrape
+//! time from the counters the pools keep, see [`crate::metrics::scrape`])
+//! and JSON for `/status`. Both read the same atomics, so they agree.
 
-use std::fmt::Write;
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use prometheus_client::encoding::DescriptorEncoder;
 use serde_json::json;
 
-use super::{Pool, Pools};
+use super::{Backend, Pool, Pools};
+use crate::metrics::scrape::{self, Labels};
 
 fn load(a: &AtomicU64) -> u64 {
     a.load(Ordering::Relaxed)
 }
 
-/// Appends the pools' metrics (OpenMetrics text) to `out`.
-pub fn encode_metrics(pools: &Pools, out: &mut String) {
-    let all = pools.all();
-    let mut family = |name: &str, kind: &str, help: &str, rows: &dyn Fn(&Pool, &mut String)| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        for p in &all {
-            rows(p, out);
-        }
-    };
-    let per_backend = |name: &'static str, value: fn(&Pool, &super::Backend) -> u64| {
-        move |p: &Pool, out: &mut String| {
-            for b in p.backends() {
-                let _ = writeln!(
-                    out,
-                    "{name}{{pool=\"{}\",backend=\"{}\"}} {}",
-                    p.name(),
-                    b.uri,
-                    value(p, b)
-                );
-            }
-        }
-    };
-    family(
-        "brink_origin_backend_up",
-        "gauge",
+/// A family with one sample per backend: name (without `brink_`), HELP, value.
+type PerBackend = (&'static str, &'static str, fn(&Pool, &Backend) -> u64);
+
+const BACKEND_GAUGES: [PerBackend; 3] = [
+    (
+        "origin_backend_up",
         "1 when active health checks consider the backend up.",
-        &per_backend("brink_origin_backend_up", |_, b| u64::from(b.healthy())),
-    );
-    family(
-        "brink_origin_backend_ejected",
-        "gauge",
+        |_, b| u64::from(b.healthy()),
+    ),
+    (
+        "origin_backend_ejected",
         "1 while the backend is passively ejected.",
-        &per_backend("brink_origin_backend_ejected", |p, b| {
-            u64::from(p.ejected(b))
-        }),
-    );
-    family(
-        "brink_origin_backend_in_flight",
-        "gauge",
+        |p, b| u64::from(p.ejected(b)),
+    ),
+    (
+        "origin_backend_in_flight",
         "Requests in flight to the backend.",
-        &per_backend("brink_origin_backend_in_flight", |_, b| {
-            b.in_flight() as u64
-        }),
-    );
-    family(
-        "brink_origin_backend_requests",
-        "counter",
+        |_, b| b.in_flight() as u64,
+    ),
+];
+
+const BACKEND_COUNTERS: [PerBackend; 3] = [
+    (
+        "origin_backend_requests",
         "Attempts sent to the backend (retries included).",
-        &per_backend("brink_origin_backend_requests_total", |_, b| {
-            load(&b.requests)
-        }),
-    );
-    family(
-        "brink_origin_backend_failures",
-        "counter",
+        |_, b| load(&b.requests),
+    ),
+    (
+        "origin_backend_failures",
         "Failed attempts: connect errors, timeouts, broken exchanges, 5xx.",
-        &per_backend("brink_origin_backend_failures_total", |_, b| {
-            load(&b.failures)
-        }),
-    );
-    family(
-        "brink_origin_backend_ejections",
-        "counter",
+        |_, b| load(&b.failures),
+    ),
+    (
+        "origin_backend_ejections",
         "Passive outlier ejections.",
-        &per_backend("brink_origin_backend_ejections_total", |_, b| {
-            load(&b.ejections)
-        }),
-    );
-    family(
-        "brink_origin_connection_requests",
-        "counter",
+        |_, b| load(&b.ejections),
+    ),
+];
+
+/// A counter family with two samples per backend, split by one more label:
+/// name, HELP, the label's name, and each of its values with its counter.
+type Split = (
+    &'static str,
+    &'static str,
+    &'static str,
+    [(&'static str, fn(&Backend) -> &AtomicU64); 2],
+);
+
+const BACKEND_SPLITS: [Split; 3] = [
+    (
+        "origin_connection_requests",
         "Origin responses by whether their connection was new or reused.",
-        &|p: &Pool, out: &mut String| {
-            for b in p.backends() {
-                for (reuse, n) in [("new", &b.conn_new), ("reused", &b.conn_reused)] {
-                    let _ = writeln!(
-                        out,
-                        "brink_origin_connection_requests_total{{pool=\"{}\",backend=\"{}\",connection=\"{reuse}\"}} {}",
-                        p.name(),
-                        b.uri,
-                        load(n)
-                    );
-                }
-            }
-        },
-    );
-    family(
-        "brink_origin_connections_opened",
-        "counter",
-        "Connections opened to the pool's backends.",
-        &|p: &Pool, out: &mut String| {
-            let _ = writeln!(
-                out,
-                "brink_origin_connections_opened_total{{pool=\"{}\"}} {}",
-                p.name(),
-                p.connections_opened()
-            );
-        },
-    );
-    family(
-        "brink_origin_health_checks",
-        "counter",
+        "connection",
+        [("new", |b| &b.conn_new), ("reused", |b| &b.conn_reused)],
+    ),
+    (
+        "origin_health_checks",
         "Active health checks, by result.",
-        &|p: &Pool, out: &mut String| {
-            for b in p.backends() {
-                for (result, n) in [
-                    ("pass", &b.health_checks_passed),
-                    ("fail", &b.health_checks_failed),
-                ] {
-                    let _ = writeln!(
-                        out,
-                        "brink_origin_health_checks_total{{pool=\"{}\",backend=\"{}\",result=\"{result}\"}} {}",
-                        p.name(),
-                        b.uri,
-                        load(n)
-                    );
-                }
-            }
-        },
-    );
-    family(
-        "brink_origin_health_transitions",
-        "counter",
+        "result",
+        [
+            ("pass", |b| &b.health_checks_passed),
+            ("fail", |b| &b.health_checks_failed),
+        ],
+    ),
+    (
+        "origin_health_transitions",
         "Health state changes, by new state.",
-        &|p: &Pool, out: &mut String| {
-            for b in p.backends() {
-                for (to, n) in [("up", &b.went_up), ("down", &b.went_down)] {
-                    let _ = writeln!(
-                        out,
-                        "brink_origin_health_transitions_total{{pool=\"{}\",backend=\"{}\",to=\"{to}\"}} {}",
-                        p.name(),
-                        b.uri,
-                        load(n)
-                    );
-                }
-            }
-        },
-    );
-    let per_pool = |name: &'static str, value: fn(&Pool) -> u64| {
-        move |p: &Pool, out: &mut String| {
-            let _ = writeln!(out, "{name}{{pool=\"{}\"}} {}", p.name(), value(p));
-        }
-    };
-    family(
-        "brink_origin_retries",
-        "counter",
-        "Retries sent on another backend.",
-        &per_pool("brink_origin_retries_total", |p| load(&p.stats.retries)),
-    );
-    family(
-        "brink_origin_retries_denied",
-        "counter",
+        "to",
+        [("up", |b| &b.went_up), ("down", |b| &b.went_down)],
+    ),
+];
+
+/// A counter family with one sample per pool: name, HELP, value.
+type PerPool = (&'static str, &'static str, fn(&Pool) -> u64);
+
+const POOL_COUNTERS: [PerPool; 5] = [
+    (
+        "origin_connections_opened",
+        "Connections opened to the pool's backends.",
+        Pool::connections_opened,
+    ),
+    ("origin_retries", "Retries sent on another backend.", |p| {
+        load(&p.stats.retries)
+    }),
+    (
+        "origin_retries_denied",
         "Retries refused by the retry budget.",
-        &per_pool("brink_origin_retries_denied_total", |p| {
-            load(&p.stats.retries_denied)
-        }),
-    );
-    family(
-        "brink_origin_failovers",
-        "counter",
+        |p| load(&p.stats.retries_denied),
+    ),
+    (
+        "origin_failovers",
         "Attempts sent to a backup backend or a fallback pool.",
-        &per_pool("brink_origin_failovers_total", |p| load(&p.stats.failovers)),
-    );
-    family(
-        "brink_origin_unavailable",
-        "counter",
+        |p| load(&p.stats.failovers),
+    ),
+    (
+        "origin_unavailable",
         "Requests refused with 503 because no backend was available.",
-        &per_pool("brink_origin_unavailable_total", |p| {
-            load(&p.stats.unavailable)
-        }),
-    );
+        |p| load(&p.stats.unavailable),
+    ),
+];
+
+fn labels<'a>(p: &'a Pool, uri: &'a str) -> Labels<'a, 2> {
+    [("pool", p.name()), ("backend", uri)]
+}
+
+/// Writes the pools' families (`brink_origin_*`) for a scrape: one series
+/// per backend (`pool`, `backend` labels) or per pool (`pool`).
+pub fn encode_metrics(pools: &Pools, encoder: &mut DescriptorEncoder) -> fmt::Result {
+    let pools = pools.all();
+    // Each backend with its URL as text, written once per scrape.
+    let backends: Vec<(&Pool, &Backend, String)> = pools
+        .iter()
+        .flat_map(|p| {
+            p.backends()
+                .iter()
+                .map(move |b| (&***p, &**b, b.uri.to_string()))
+        })
+        .collect();
+    for (name, help, value) in BACKEND_GAUGES {
+        let rows = backends
+            .iter()
+            .map(|(p, b, uri)| (labels(p, uri), scrape::level(value(p, b))));
+        scrape::gauges(encoder, name, help, rows)?;
+    }
+    for (name, help, value) in BACKEND_COUNTERS {
+        let rows = backends
+            .iter()
+            .map(|(p, b, uri)| (labels(p, uri), value(p, b)));
+        scrape::counters(encoder, name, help, rows)?;
+    }
+    for (name, help, label, split) in BACKEND_SPLITS {
+        let rows = backends.iter().flat_map(|(p, b, uri)| {
+            split.map(|(v, n)| ((labels(p, uri), [(label, v)]), load(n(b))))
+        });
+        scrape::counters(encoder, name, help, rows)?;
+    }
+    for (name, help, value) in POOL_COUNTERS {
+        let rows = pools.iter().map(|p| ([("pool", p.name())], value(p)));
+        scrape::counters(encoder, name, help, rows)?;
+    }
+    Ok(())
 }
 
 /// The `/status` entry of one pool.

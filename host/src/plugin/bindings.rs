@@ -36,7 +36,8 @@ pub mod v2 {
 }
 
 pub use self::v1::brink::plugin::types::{
-    ClientInfo, EarlyResponse, HeaderOp, RequestAction, RequestEdits, RequestHead, ResponseHead,
+    ClientInfo, EarlyResponse, HeaderOp, RequestAction, RequestEdits, RequestHead, ResponseEdits,
+    ResponseHead,
 };
 pub use self::v2::exports::brink::plugin::handler::Hooks;
 

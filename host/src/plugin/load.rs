@@ -63,6 +63,103 @@ fn render_config(table: &toml::Table) -> std::collections::BTreeMap<String, Stri
         .collect()
 }
 
+/// One version of a plugin to load: the stable one or its canary.
+struct Version<'a> {
+    /// Its key in `PluginSet::hashes`.
+    key: String,
+    /// Its settings: the stable version's without the canary, or the
+    /// canary's own source and config.
+    settings: PluginConfig,
+    /// Its plugin config table.
+    table: &'a toml::Table,
+    /// The config key its errors are located at (`wasm` or `canary.wasm`).
+    wasm_key: &'static str,
+    /// Whether it is the canary.
+    canary: bool,
+}
+
+/// The versions of plugin `p`: the stable one (whose settings leave out the
+/// canary, so changing only the canary does not reload it), then its canary.
+fn versions(p: &PluginConfig) -> impl Iterator<Item = Version<'_>> {
+    let stable = PluginConfig {
+        canary: None,
+        ..p.clone()
+    };
+    let canary = p.canary.as_ref().map(|c| Version {
+        key: canary_key(&p.name),
+        settings: PluginConfig {
+            source: c.source.clone(),
+            config: c.config.clone().unwrap_or_else(|| p.config.clone()),
+            location: c.location,
+            ..stable.clone()
+        },
+        table: c.config.as_ref().unwrap_or(&p.config),
+        wasm_key: "canary.wasm",
+        canary: true,
+    });
+    std::iter::once(Version {
+        key: p.name.clone(),
+        settings: stable,
+        table: &p.config,
+        wasm_key: "wasm",
+        canary: false,
+    })
+    .chain(canary)
+}
+
+/// Reads, compiles and links one version of plugin `p`, or takes it from
+/// `previous` when its bytes and settings are unchanged; with its content
+/// hash. The compiled component is reused when only the settings changed
+/// (and not the engine: with or without fuel metering).
+async fn load_version(
+    config: &Config,
+    engine: &PluginEngine,
+    previous: Option<&PluginSet>,
+    p: &PluginConfig,
+    v: &Version<'_>,
+) -> Result<(Arc<LoadedPlugin>, u64), ConfigError> {
+    let (line, col) = v.settings.location;
+    let key = format!("plugins[{}].{}", p.index, v.wasm_key);
+    let located = |msg: String| ConfigError::new(config.source.clone(), line, col, &key, msg);
+    let bytes = read_source(&v.settings.source).map_err(located)?;
+    let hash = hash_bytes(&bytes);
+    // The previous version with the same bytes, if any.
+    let same_bytes = previous.and_then(|prev| {
+        let old = if v.canary {
+            prev.canaries.get(&p.name).map(|c| &c.plugin)
+        } else {
+            prev.by_name.get(&p.name)
+        }?;
+        (prev.hashes.get(&v.key) == Some(&hash)).then_some(old)
+    });
+    if let Some(old) = same_bytes
+        && old.settings == v.settings
+    {
+        return Ok((old.clone(), hash));
+    }
+    let metered = v.settings.fuel.is_some();
+    let component = match same_bytes {
+        Some(old) if old.settings.fuel.is_some() == metered => old.component.clone(),
+        _ => compile(engine, metered, bytes)
+            .await
+            .map_err(|e| located(format!("cannot compile plugin {}: {e:#}", p.name)))?,
+    };
+    let facts = PluginFacts {
+        name: Arc::from(p.name.as_str()),
+        config: render_config(v.table),
+        node_name: config.node.name.clone(),
+        node_region: config.node.region.clone(),
+    };
+    let settings = v.settings.clone();
+    match LoadedPlugin::new(engine, &component, settings, facts, v.canary).await {
+        Ok(loaded) => Ok((Arc::new(loaded), hash)),
+        Err(e) => Err(located(format!(
+            "cannot instantiate plugin {}: {e:#}",
+            p.name
+        ))),
+    }
+}
+
 impl PluginSet {
     /// Compiles and links every plugin of `config` (and its canary). A plugin
     /// whose bytes and settings are unchanged since `previous` is reused as it
@@ -76,145 +173,55 @@ impl PluginSet {
         let mut set = PluginSet::default();
         let mut errors = Vec::new();
         for p in &config.plugins {
-            // The stable version's settings, without its canary: changing only
-            // the canary does not reload the stable version.
-            let stable = PluginConfig {
-                canary: None,
-                ..p.clone()
-            };
-            let versions = std::iter::once((
-                p.name.clone(),
-                stable.clone(),
-                &p.source,
-                &p.config,
-                p.location,
-                "wasm",
-                false,
-            ))
-            .chain(p.canary.as_ref().map(|c| {
-                (
-                    canary_key(&p.name),
-                    PluginConfig {
-                        source: c.source.clone(),
-                        config: c.config.clone().unwrap_or_else(|| p.config.clone()),
-                        location: c.location,
-                        ..stable.clone()
-                    },
-                    &c.source,
-                    c.config.as_ref().unwrap_or(&p.config),
-                    c.location,
-                    "canary.wasm",
-                    true,
-                )
-            }));
-            for (key, settings, source, table, location, wasm_key, canary) in versions {
-                let located = |msg: String| {
-                    ConfigError::new(
-                        config.source.clone(),
-                        location.0,
-                        location.1,
-                        &format!("plugins[{}].{wasm_key}", p.index),
-                        msg,
-                    )
-                };
-                let bytes = match read_source(source) {
-                    Ok(b) => b,
-                    Err(msg) => {
-                        errors.push(located(msg));
-                        continue;
-                    }
-                };
-                let hash = hash_bytes(&bytes);
-                // The previous version with the same bytes, if any.
-                let same_bytes = previous.and_then(|prev| {
-                    let old = if canary {
-                        prev.canaries.get(&p.name).map(|c| &c.plugin)
-                    } else {
-                        prev.by_name.get(&p.name)
-                    }?;
-                    (prev.hashes.get(&key) == Some(&hash)).then_some(old)
-                });
-                let loaded = match same_bytes {
-                    Some(old) if old.settings == settings => old.clone(),
-                    _ => {
-                        // Same bytes, other settings: link the compiled component
-                        // again, unless it was compiled for the other engine
-                        // (with or without fuel metering).
-                        let metered = settings.fuel.is_some();
-                        let compiled = match same_bytes {
-                            Some(old) if old.settings.fuel.is_some() == metered => {
-                                Ok(old.component.clone())
-                            }
-                            _ => compile(engine, metered, bytes).await,
-                        };
-                        let component = match compiled {
-                            Ok(c) => c,
-                            Err(e) => {
-                                errors.push(located(format!(
-                                    "cannot compile plugin {}: {e:#}",
-                                    p.name
-                                )));
-                                continue;
-                            }
-                        };
-                        let facts = PluginFacts {
-                            name: Arc::from(p.name.as_str()),
-                            config: render_config(table),
-                            node_name: config.node.name.clone(),
-                            node_region: config.node.region.clone(),
-                        };
-                        match LoadedPlugin::new(engine, &component, settings, facts, canary).await {
-                            Ok(loaded) => Arc::new(loaded),
-                            Err(e) => {
-                                errors.push(located(format!(
-                                    "cannot instantiate plugin {}: {e:#}",
-                                    p.name
-                                )));
-                                continue;
-                            }
-                        }
-                    }
-                };
-                set.hashes.insert(key, hash);
-                match (canary, &p.canary) {
-                    (true, Some(c)) => {
-                        set.canaries.insert(
-                            p.name.clone(),
-                            Canary {
-                                plugin: loaded,
-                                percent: c.percent,
-                                key_tag: Arc::from(format!(
-                                    "{}@{:016x}",
-                                    p.name,
-                                    hash ^ hash_bytes(format!("{table:?}").as_bytes())
-                                )),
-                            },
-                        );
-                    }
-                    _ => {
-                        set.by_name.insert(p.name.clone(), loaded);
-                    }
+            for v in versions(p) {
+                match load_version(config, engine, previous, p, &v).await {
+                    Ok((loaded, hash)) => set.insert(p, v, loaded, hash),
+                    Err(e) => errors.push(e),
                 }
             }
         }
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
-        set.chains = config
+        set.link_routes(config);
+        Ok(set)
+    }
+
+    /// Adds a loaded version of plugin `p`.
+    fn insert(&mut self, p: &PluginConfig, v: Version<'_>, loaded: Arc<LoadedPlugin>, hash: u64) {
+        self.hashes.insert(v.key, hash);
+        match (v.canary, &p.canary) {
+            (true, Some(c)) => {
+                let tag = hash ^ hash_bytes(format!("{:?}", v.table).as_bytes());
+                let canary = Canary {
+                    plugin: loaded,
+                    percent: c.percent,
+                    key_tag: Arc::from(format!("{}@{tag:016x}", p.name)),
+                };
+                self.canaries.insert(p.name.clone(), canary);
+            }
+            _ => {
+                self.by_name.insert(p.name.clone(), loaded);
+            }
+        }
+    }
+
+    /// Each route's chain, and whether a plugin of it has a canary.
+    fn link_routes(&mut self, config: &Config) {
+        self.chains = config
             .routes
             .iter()
             .map(|r| {
                 r.plugins
                     .iter()
-                    .filter_map(|n| set.by_name.get(n).cloned())
+                    .filter_map(|n| self.by_name.get(n).cloned())
                     .collect()
             })
             .collect();
-        set.chain_has_canary = config
+        self.chain_has_canary = config
             .routes
             .iter()
-            .map(|r| r.plugins.iter().any(|n| set.canaries.contains_key(n)))
+            .map(|r| r.plugins.iter().any(|n| self.canaries.contains_key(n)))
             .collect();
-        Ok(set)
     }
 }

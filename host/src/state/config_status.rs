@@ -1,10 +1,14 @@
 //! What `/status` and `/metrics` say about config reloads.
 
+use std::fmt;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use prometheus_client::encoding::DescriptorEncoder;
 use serde_json::json;
+
+use crate::metrics::scrape;
 
 /// The outcome of one reload attempt.
 #[derive(Debug, Clone)]
@@ -93,52 +97,38 @@ impl ConfigStatus {
         })
     }
 
-    /// Appends the reload metrics to an OpenMetrics text exposition.
-    pub fn encode_metrics(&self, generation: u64, out: &mut String) {
-        use std::fmt::Write;
+    /// Writes the reload families (`brink_config_*`) for a scrape; the
+    /// values are the ones `/status` shows.
+    pub fn encode_metrics(&self, generation: u64, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let (ok, errors) = self.counts();
         let last = self.last();
         let at = last.as_ref().map_or(self.loaded_at, |l| l.at);
         let success = last.as_ref().is_none_or(|l| l.ok);
-        let _ = writeln!(
-            out,
-            "# HELP brink_config_generation Config generation serving new requests (1 at start, +1 per applied reload)."
-        );
-        let _ = writeln!(out, "# TYPE brink_config_generation gauge");
-        let _ = writeln!(out, "brink_config_generation {generation}");
-        let _ = writeln!(
-            out,
-            "# HELP brink_config_reloads Config reloads, by result."
-        );
-        let _ = writeln!(out, "# TYPE brink_config_reloads counter");
-        let _ = writeln!(out, "brink_config_reloads_total{{result=\"ok\"}} {ok}");
-        let _ = writeln!(
-            out,
-            "brink_config_reloads_total{{result=\"error\"}} {errors}"
-        );
-        let _ = writeln!(
-            out,
-            "# HELP brink_config_last_reload_timestamp_seconds When the last reload attempt finished (the start time before any)."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE brink_config_last_reload_timestamp_seconds gauge"
-        );
-        let _ = writeln!(
-            out,
-            "brink_config_last_reload_timestamp_seconds {:.3}",
-            unix_secs(at)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP brink_config_last_reload_success Whether the last reload attempt was applied (1) or refused (0)."
-        );
-        let _ = writeln!(out, "# TYPE brink_config_last_reload_success gauge");
-        let _ = writeln!(
-            out,
-            "brink_config_last_reload_success {}",
-            u8::from(success)
-        );
+        scrape::gauge(
+            encoder,
+            "config_generation",
+            "Config generation serving new requests (1 at start, +1 per applied reload).",
+            scrape::level(generation),
+        )?;
+        scrape::counters(
+            encoder,
+            "config_reloads",
+            "Config reloads, by result.",
+            [([("result", "ok")], ok), ([("result", "error")], errors)],
+        )?;
+        scrape::gauge(
+            encoder,
+            "config_last_reload_timestamp_seconds",
+            "When the last reload attempt finished (the start time before any).",
+            // Milliseconds, as `/status` gives them.
+            (unix_secs(at) * 1000.0).round() / 1000.0,
+        )?;
+        scrape::gauge(
+            encoder,
+            "config_last_reload_success",
+            "Whether the last reload attempt was applied (1) or refused (0).",
+            i64::from(success),
+        )
     }
 }
 

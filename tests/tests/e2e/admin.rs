@@ -80,6 +80,79 @@ async fn healthz_metrics_status_and_404() {
     edge.shutdown().await;
 }
 
+/// Every family the README lists, by its `# TYPE` name.
+const FAMILIES: [&str; 31] = [
+    "brink_requests counter",
+    "brink_request_duration_seconds histogram",
+    "brink_connections counter",
+    "brink_open_connections gauge",
+    "brink_tls_handshake_failures counter",
+    "brink_origin_requests counter",
+    "brink_cache_lookups counter",
+    "brink_cache_bytes gauge",
+    "brink_cache_entries gauge",
+    "brink_cache_evictions gauge",
+    "brink_origin_backend_up gauge",
+    "brink_origin_backend_ejected gauge",
+    "brink_origin_backend_in_flight gauge",
+    "brink_origin_backend_requests counter",
+    "brink_origin_backend_failures counter",
+    "brink_origin_backend_ejections counter",
+    "brink_origin_connection_requests counter",
+    "brink_origin_connections_opened counter",
+    "brink_origin_health_checks counter",
+    "brink_origin_health_transitions counter",
+    "brink_origin_retries counter",
+    "brink_origin_retries_denied counter",
+    "brink_origin_failovers counter",
+    "brink_origin_unavailable counter",
+    "brink_config_generation gauge",
+    "brink_config_reloads counter",
+    "brink_config_last_reload_timestamp_seconds gauge",
+    "brink_config_last_reload_success gauge",
+    "brink_plugin_calls counter",
+    "brink_plugin_instantiations counter",
+    "brink_plugin_failures counter",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_one_exposition_with_every_family_once() {
+    let origin = EchoOrigin::start().await;
+    let edge = TestEdge::new().origin(origin.url()).start().await;
+    let client = h1_client();
+    let reply = get(&client, &format!("{}/echo", edge.url())).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = get(&client, &format!("{}/metrics", edge.admin_url())).await;
+    assert_eq!(
+        reply.headers[http::header::CONTENT_TYPE],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let m = reply.text();
+    assert!(m.ends_with("\n# EOF\n"), "{m}");
+    assert_eq!(m.matches("# EOF").count(), 1, "{m}");
+    let mut typed = std::collections::BTreeSet::new();
+    for line in m.lines() {
+        if let Some(t) = line.strip_prefix("# TYPE ") {
+            assert!(typed.insert(t.to_string()), "{t} twice:\n{m}");
+        } else if !line.starts_with('#') {
+            // Each sample belongs to a family already described.
+            let name = line.split(['{', ' ']).next().unwrap_or("");
+            assert!(
+                typed
+                    .iter()
+                    .any(|t| name.starts_with(t.split(' ').next().unwrap_or("-"))),
+                "{line} has no TYPE line before it:\n{m}"
+            );
+        }
+    }
+    for family in FAMILIES {
+        assert!(typed.contains(family), "missing # TYPE {family}:\n{m}");
+    }
+    assert_eq!(typed.len(), FAMILIES.len(), "{typed:?}");
+    assert_eq!(sample(&m, "brink_config_generation"), Some(1.0), "{m}");
+    edge.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_config_process_has_admin() {
     let origin = EchoOrigin::start().await;
