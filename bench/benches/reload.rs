@@ -19,7 +19,7 @@
 //! `cargo bench -p brink-bench --bench reload` (env: RELOADS, CONNS, STEADY).
 //! Prints a table and writes `bench/results/reload-<UTC time>.json`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -216,127 +216,63 @@ fn main() {
     rt.block_on(run());
 }
 
+/// A running `brink serve` with its directory, edge URL and admin URL.
+struct Site {
+    process: BrinkProcess,
+    dir: PathBuf,
+    url: String,
+    admin: String,
+}
+
+impl Site {
+    /// Serves `config("v0")` with `echo.wasm` from a fresh directory.
+    fn start(wasm: &[u8], extra: &'static [&'static str]) -> Site {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("echo.wasm"), wasm).expect("write wasm");
+        let process = BrinkProcess::serve_in_with(dir, &config("v0"), extra);
+        Site {
+            dir: process.dir().expect("dir"),
+            url: format!("{}/products/42", process.url()),
+            admin: process.admin_url().to_string(),
+            process,
+        }
+    }
+
+    /// Writes the files of `version` (a new component too for `plugin`).
+    fn write(&self, kind: &str, wasm: &[u8], version: &str) {
+        if kind == "plugin" {
+            replace(&self.dir.join("echo.wasm"), &variant(wasm, version));
+        }
+        replace(&self.dir.join("config.toml"), config(version).as_bytes());
+    }
+}
+
 async fn run() {
     let reloads = env_or("RELOADS", 20) as usize;
     let conns = env_or("CONNS", 32) as usize;
     let steady = Duration::from_secs(env_or("STEADY", 5));
     let wasm = echo_wasm();
     // One node that watches its files, one that reloads only on POST /reload.
-    let start = |extra: &'static [&'static str]| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("echo.wasm"), &wasm).expect("write wasm");
-        BrinkProcess::serve_in_with(dir, &config("v0"), extra)
-    };
-    let p = start(&[]);
-    let q = start(&["--no-watch"]);
-    let site = p.dir().expect("dir");
-    let url = format!("{}/products/42", p.url());
-    let admin = p.admin_url().to_string();
-    let q_site = q.dir().expect("dir");
-    let q_url = format!("{}/products/42", q.url());
-    let q_admin = q.admin_url().to_string();
+    let p = Site::start(&wasm, &[]);
+    let q = Site::start(&wasm, &["--no-watch"]);
     for _ in 0..200 {
-        served_version(&url).await;
-        served_version(&q_url).await;
+        served_version(&p.url).await;
+        served_version(&q.url).await;
     }
 
     // 1. File change -> new generation serving.
     let mut results = serde_json::Map::new();
     for kind in ["config", "plugin"] {
-        let mut took = Vec::new();
-        let mut reload_ms = Vec::new();
-        for i in 0..reloads {
-            let version = format!("{kind}-{i}");
-            let t0 = Instant::now();
-            if kind == "plugin" {
-                replace(&site.join("echo.wasm"), &variant(&wasm, &version));
-            }
-            replace(&site.join("config.toml"), config(&version).as_bytes());
-            while served_version(&url).await != version {
-                if t0.elapsed() > Duration::from_secs(30) {
-                    panic!("version {version} not served after 30 s:\n{}", p.stderr());
-                }
-            }
-            took.push(t0.elapsed());
-            let status = request_with(&h1_client(), Method::GET, &format!("{admin}/status"), &[])
-                .await
-                .json();
-            reload_ms.push(Duration::from_secs_f64(
-                status["config"]["last_reload"]["duration_ms"]
-                    .as_f64()
-                    .unwrap_or(0.0)
-                    / 1000.0,
-            ));
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        // POST /reload on the node without a watcher: no debounce.
-        let mut admin_took = Vec::new();
-        for i in 0..reloads {
-            let version = format!("{kind}-admin-{i}");
-            if kind == "plugin" {
-                replace(&q_site.join("echo.wasm"), &variant(&wasm, &version));
-            }
-            replace(&q_site.join("config.toml"), config(&version).as_bytes());
-            let t0 = Instant::now();
-            post_reload(&q_admin).await;
-            admin_took.push(t0.elapsed());
-            assert_eq!(served_version(&q_url).await, version);
-        }
-        let row = json!({
-            "file_change_to_serving_median_ms": median_ms(&mut took),
-            "file_change_to_serving_p90_ms": pct_ms(&mut took, 0.9),
-            "reload_work_median_ms": median_ms(&mut reload_ms),
-            "post_reload_median_ms": median_ms(&mut admin_took),
-        });
-        println!(
-            "{kind:>7} change: file -> serving median {:.1} ms (p90 {:.1}), reload work median {:.1} ms, POST /reload median {:.1} ms",
-            row["file_change_to_serving_median_ms"]
-                .as_f64()
-                .unwrap_or(0.0),
-            row["file_change_to_serving_p90_ms"].as_f64().unwrap_or(0.0),
-            row["reload_work_median_ms"].as_f64().unwrap_or(0.0),
-            row["post_reload_median_ms"].as_f64().unwrap_or(0.0),
-        );
+        let row = latency(kind, &p, &q, &wasm, reloads).await;
         results.insert(kind.into(), row);
     }
 
     // 2. Requests/s steady vs during a burst of 10 reloads (the node without
     // a watcher; the other one is stopped first).
     drop(p);
-    let stop = Arc::new(AtomicBool::new(false));
-    let loader = tokio::spawn(load(q_url.clone(), conns, stop.clone()));
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let steady_from = Instant::now();
-    tokio::time::sleep(steady).await;
-    let steady_to = Instant::now();
-    for i in 0..10 {
-        let version = format!("burst-{i}");
-        replace(&q_site.join("echo.wasm"), &variant(&wasm, &version));
-        replace(&q_site.join("config.toml"), config(&version).as_bytes());
-        post_reload(&q_admin).await;
-    }
-    let burst_to = Instant::now();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    stop.store(true, Ordering::Relaxed);
-    let samples = loader.await.expect("load");
-    for s in samples.iter().filter_map(|s| s.error.as_ref()).take(5) {
-        println!("failed request: {s}");
-    }
-    let steady_w = window(&samples, steady_from, steady_to);
-    let burst_w = window(&samples, steady_to, burst_to);
+    let (steady_w, burst_w) = throughput(&q, &wasm, conns, steady).await;
     let ratio = burst_w["req_per_s"].as_f64().unwrap_or(0.0)
         / steady_w["req_per_s"].as_f64().unwrap_or(1.0);
-    for (name, w) in [("steady", &steady_w), ("10 reloads", &burst_w)] {
-        println!(
-            "{name:>10}: {:.0} req/s over {:.2} s, p50 {:.2} ms, p99 {:.2} ms, {} failed of {}",
-            w["req_per_s"].as_f64().unwrap_or(0.0),
-            w["seconds"].as_f64().unwrap_or(0.0),
-            w["p50_ms"].as_f64().unwrap_or(0.0),
-            w["p99_ms"].as_f64().unwrap_or(0.0),
-            w["failed"],
-            w["requests"],
-        );
-    }
     println!("during reloads / steady: {ratio:.2} ({conns} connections)");
 
     let started = humantime::format_rfc3339_seconds(SystemTime::now())
@@ -355,4 +291,106 @@ async fn run() {
     let out = out_dir.join(format!("reload-{started}.json"));
     std::fs::write(&out, serde_json::to_string_pretty(&report).expect("json")).expect("write");
     println!("wrote {}", out.display());
+}
+
+/// Part 1 for one kind of change: file change -> serving on `p` (which
+/// watches its files), `POST /reload` on `q` (no debounce). Prints the row.
+async fn latency(kind: &str, p: &Site, q: &Site, wasm: &[u8], reloads: usize) -> serde_json::Value {
+    let mut took = Vec::new();
+    let mut reload_ms = Vec::new();
+    for i in 0..reloads {
+        let version = format!("{kind}-{i}");
+        let t0 = Instant::now();
+        p.write(kind, wasm, &version);
+        while served_version(&p.url).await != version {
+            if t0.elapsed() > Duration::from_secs(30) {
+                panic!(
+                    "version {version} not served after 30 s:\n{}",
+                    p.process.stderr()
+                );
+            }
+        }
+        took.push(t0.elapsed());
+        let status = request_with(
+            &h1_client(),
+            Method::GET,
+            &format!("{}/status", p.admin),
+            &[],
+        )
+        .await
+        .json();
+        reload_ms.push(Duration::from_secs_f64(
+            status["config"]["last_reload"]["duration_ms"]
+                .as_f64()
+                .unwrap_or(0.0)
+                / 1000.0,
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut admin_took = Vec::new();
+    for i in 0..reloads {
+        let version = format!("{kind}-admin-{i}");
+        q.write(kind, wasm, &version);
+        let t0 = Instant::now();
+        post_reload(&q.admin).await;
+        admin_took.push(t0.elapsed());
+        assert_eq!(served_version(&q.url).await, version);
+    }
+    let row = json!({
+        "file_change_to_serving_median_ms": median_ms(&mut took),
+        "file_change_to_serving_p90_ms": pct_ms(&mut took, 0.9),
+        "reload_work_median_ms": median_ms(&mut reload_ms),
+        "post_reload_median_ms": median_ms(&mut admin_took),
+    });
+    println!(
+        "{kind:>7} change: file -> serving median {:.1} ms (p90 {:.1}), reload work median {:.1} ms, POST /reload median {:.1} ms",
+        row["file_change_to_serving_median_ms"]
+            .as_f64()
+            .unwrap_or(0.0),
+        row["file_change_to_serving_p90_ms"].as_f64().unwrap_or(0.0),
+        row["reload_work_median_ms"].as_f64().unwrap_or(0.0),
+        row["post_reload_median_ms"].as_f64().unwrap_or(0.0),
+    );
+    row
+}
+
+/// Part 2: `conns` clients on `q` for `steady`, then during 10 reloads that
+/// each compile a new component. Prints and returns both windows.
+async fn throughput(
+    q: &Site,
+    wasm: &[u8],
+    conns: usize,
+    steady: Duration,
+) -> (serde_json::Value, serde_json::Value) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let loader = tokio::spawn(load(q.url.clone(), conns, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let steady_from = Instant::now();
+    tokio::time::sleep(steady).await;
+    let steady_to = Instant::now();
+    for i in 0..10 {
+        q.write("plugin", wasm, &format!("burst-{i}"));
+        post_reload(&q.admin).await;
+    }
+    let burst_to = Instant::now();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let samples = loader.await.expect("load");
+    for s in samples.iter().filter_map(|s| s.error.as_ref()).take(5) {
+        println!("failed request: {s}");
+    }
+    let steady_w = window(&samples, steady_from, steady_to);
+    let burst_w = window(&samples, steady_to, burst_to);
+    for (name, w) in [("steady", &steady_w), ("10 reloads", &burst_w)] {
+        println!(
+            "{name:>10}: {:.0} req/s over {:.2} s, p50 {:.2} ms, p99 {:.2} ms, {} failed of {}",
+            w["req_per_s"].as_f64().unwrap_or(0.0),
+            w["seconds"].as_f64().unwrap_or(0.0),
+            w["p50_ms"].as_f64().unwrap_or(0.0),
+            w["p99_ms"].as_f64().unwrap_or(0.0),
+            w["failed"],
+            w["requests"],
+        );
+    }
+    (steady_w, burst_w)
 }

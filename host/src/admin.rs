@@ -38,6 +38,13 @@ impl Handler for AdminHandler {
 }
 
 impl AdminHandler {
+    /// The admin API of the node whose state and reloader these are; what
+    /// [`crate::node::Node::with_admin`] takes to serve the node's admin
+    /// listener.
+    pub fn new(shared: Arc<Shared>, reloader: Arc<Reloader>) -> AdminHandler {
+        AdminHandler { shared, reloader }
+    }
+
     async fn handle(&self, req: Request<Incoming>) -> Response<Body> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => text_response(StatusCode::OK, "ok"),

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use crate::admin::AdminHandler;
 use crate::config::{
     AdminConfig, BackendTarget, Config, FleetNode, ListenerConfig, NodeSettings, PoolConfig,
 };
@@ -82,7 +83,10 @@ impl Fleet {
         if config.fleet.is_empty() {
             let name = config.node.name.clone();
             let region = config.node.region.clone();
-            let node = Node::start_with(config, reload).await?;
+            let node = Node::start_with(config, reload)
+                .await?
+                .with_admin(AdminHandler::new)
+                .await?;
             return Ok(Fleet {
                 members: vec![Member {
                     name,
@@ -116,7 +120,11 @@ impl Fleet {
         for spec in start_order(&config.fleet) {
             let parent_url = spec.parent.as_ref().and_then(|p| urls.get(p)).cloned();
             let node_config = derive(&config, spec, &origin_urls, parent_url.as_deref());
-            let node = match Node::start(node_config).await {
+            let started = match Node::start(node_config).await {
+                Ok(n) => n.with_admin(AdminHandler::new).await,
+                Err(e) => Err(e),
+            };
+            let node = match started {
                 Ok(n) => n,
                 Err(e) => {
                     fleet.shutdown().await;

@@ -1,7 +1,11 @@
-//! A running edge node: built-in origins, listeners, admin, hot reload and
+//! A running edge node: built-in origins, listeners, hot reload and
 //! shutdown. The parts a reload replaces (listeners, built-in origins) live
-//! in [`listeners`] and [`origins`] behind the [`Reloader`]'s lock.
+//! in [`listeners`] and [`origins`] behind the [`Reloader`]'s lock. The admin
+//! listener is bound here but served by a handler the layer above hands in
+//! ([`Node::with_admin`], in [`admin_listener`]): the admin API sits above
+//! the node, so the node does not name it.
 
+mod admin_listener;
 pub(crate) mod listeners;
 pub(crate) mod origins;
 pub mod reload;
@@ -11,16 +15,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
+use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use origins::BuiltinOrigin;
 
-use crate::admin::AdminHandler;
 use crate::body::Body;
 use crate::cache::Cache;
 use crate::config::{Config, Limits};
@@ -29,9 +31,10 @@ use crate::metrics::Metrics;
 use crate::origin::Pools;
 use crate::pipeline::{self, ConnInfo};
 use crate::plugin::{PluginEngine, PluginSet};
-use crate::server::{self, Handler, ListenerCtx};
+use crate::server::Handler;
 use crate::state::{Generation, Shared};
 use crate::tls::TlsError;
+use admin_listener::AdminPort;
 use reload::{ReloadError, Reloaded, Reloader, Runtime, Trigger};
 
 /// Why a node could not start.
@@ -154,8 +157,7 @@ pub struct ReloadOptions {
 /// A running node. Call [`Node::shutdown`] to stop it gracefully.
 pub struct Node {
     reloader: Arc<Reloader>,
-    admin: Option<SocketAddr>,
-    admin_shutdown: watch::Sender<bool>,
+    admin: AdminPort,
     tracker: TaskTracker,
     watch_stop: CancellationToken,
 }
@@ -169,6 +171,10 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
 impl Node {
     /// Starts the built-in origins, binds every listener and starts serving.
     /// The node cannot reload (see [`Node::start_with`]).
+    ///
+    /// The admin listener the config asks for starts with
+    /// [`Node::with_admin`], which whoever starts the node calls with the
+    /// admin handler (the fleet and `brink serve` do).
     pub async fn start(config: Config) -> Result<Node, NodeError> {
         Node::start_with(config, ReloadOptions::default()).await
     }
@@ -177,87 +183,9 @@ impl Node {
     /// then reloads on [`Node::reload`], `POST /reload`, and (with
     /// `reload.watch`) when the file or its plugins change.
     pub async fn start_with(config: Config, reload: ReloadOptions) -> Result<Node, NodeError> {
-        let engine = PluginEngine::new().map_err(|e| NodeError::Engine(format!("{e:#}")))?;
-        let plugins = PluginSet::load(&config, &engine, None).await?;
-        let mut origins = origins::Origins::default();
-        let origin_plan = origins.prepare(&config.origins).await.map_err(|(_, e)| e)?;
-        let pools = match Pools::build(&config, origin_plan.urls(), None) {
-            Ok(p) => p,
-            Err(e) => {
-                origin_plan.abort().await;
-                return Err(e.into());
-            }
-        };
-        let metrics = Arc::new(Metrics::new());
-        let cache = Arc::new(Cache::new(&config.cache));
-        let admin_config = config.admin.clone();
-        let limits = config.limits.clone();
-        let listener_configs = config.listeners.clone();
-        let shared = Arc::new(Shared {
-            current: ArcSwap::from_pointee(Generation::new(1, Arc::new(config), pools, plugins)),
-            metrics: metrics.clone(),
-            started: Instant::now(),
-            engine,
-            cache,
-            config_status: Default::default(),
-        });
-        crate::state::register_collectors(&shared);
+        let admin = AdminPort::wanted(&config);
         let tracker = TaskTracker::new();
-        let mut listeners = listeners::Listeners::new(listeners::ListenEnv {
-            handler: EdgeHandler {
-                shared: shared.clone(),
-                port: 0,
-            },
-            tracker: tracker.clone(),
-            metrics: metrics.clone(),
-        });
-        let plan = match listeners.prepare(&listener_configs).await {
-            Ok(p) => p,
-            Err((_, e)) => {
-                origin_plan.abort().await;
-                return Err(e);
-            }
-        };
-        listeners.commit(plan);
-        origins.commit(origin_plan).await;
-        let reloader = Arc::new(Reloader::new(
-            shared.clone(),
-            Runtime {
-                file: reload.file.clone(),
-                listeners,
-                origins,
-                closed: false,
-            },
-            tracker.clone(),
-        ));
-        let (admin_shutdown, admin_stopped) = watch::channel(false);
-        let mut admin = None;
-        if let Some(a) = admin_config {
-            let listener = match bind(a.addr).await {
-                Ok(l) => l,
-                Err(e) => {
-                    reloader.close().await;
-                    reloader.stop_origins().await;
-                    return Err(e);
-                }
-            };
-            admin = Some(listener.local_addr().map_err(|source| NodeError::Bind {
-                addr: a.addr,
-                source,
-            })?);
-            let ctx = ListenerCtx {
-                handler: AdminHandler {
-                    shared: shared.clone(),
-                    reloader: reloader.clone(),
-                },
-                limits,
-                tls: Arc::new(ArcSwapOption::empty()),
-                shutdown: admin_stopped,
-                tracker: tracker.clone(),
-                metrics: Arc::new(Metrics::new()),
-            };
-            tokio::spawn(server::accept_loop(listener, ctx));
-        }
+        let reloader = Arc::new(start_runtime(config, reload.file.clone(), &tracker).await?);
         let watch_stop = CancellationToken::new();
         if reload.watch
             && reload.file.is_some()
@@ -270,7 +198,6 @@ impl Node {
         Ok(Node {
             reloader,
             admin,
-            admin_shutdown,
             tracker,
             watch_stop,
         })
@@ -281,9 +208,9 @@ impl Node {
         self.reloader.view().listeners.clone()
     }
 
-    /// The admin listener's address.
+    /// The admin listener's address, once [`Node::with_admin`] has bound it.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin
+        self.admin.addr()
     }
 
     /// The built-in origins this node runs now.
@@ -311,7 +238,7 @@ impl Node {
     pub async fn shutdown(self) {
         self.watch_stop.cancel();
         self.reloader.close().await;
-        let _ = self.admin_shutdown.send(true);
+        self.admin.stop();
         self.tracker.close();
         let grace = self.shared().generation().config.limits.shutdown_grace;
         if tokio::time::timeout(grace, self.tracker.wait())
@@ -327,4 +254,72 @@ impl Node {
         self.shared().generation().pools.stop();
         self.reloader.stop_origins().await;
     }
+}
+
+/// The node's state, its built-in origins started and its listeners bound:
+/// everything a reload may replace, behind the [`Reloader`]. A failure stops
+/// what had started.
+async fn start_runtime(
+    config: Config,
+    file: Option<PathBuf>,
+    tracker: &TaskTracker,
+) -> Result<Reloader, NodeError> {
+    let engine = PluginEngine::new().map_err(|e| NodeError::Engine(format!("{e:#}")))?;
+    let plugins = PluginSet::load(&config, &engine, None).await?;
+    let mut origins = origins::Origins::default();
+    let origin_plan = origins.prepare(&config.origins).await.map_err(|(_, e)| e)?;
+    let pools = match Pools::build(&config, origin_plan.urls(), None) {
+        Ok(p) => p,
+        Err(e) => {
+            origin_plan.abort().await;
+            return Err(e.into());
+        }
+    };
+    let listener_configs = config.listeners.clone();
+    let shared = new_shared(config, pools, plugins, engine);
+    let mut listeners = listeners::Listeners::new(listeners::ListenEnv {
+        handler: EdgeHandler {
+            shared: shared.clone(),
+            port: 0,
+        },
+        tracker: tracker.clone(),
+        metrics: shared.metrics.clone(),
+    });
+    let plan = match listeners.prepare(&listener_configs).await {
+        Ok(p) => p,
+        Err((_, e)) => {
+            origin_plan.abort().await;
+            return Err(e);
+        }
+    };
+    listeners.commit(plan);
+    origins.commit(origin_plan).await;
+    let runtime = Runtime {
+        file,
+        listeners,
+        origins,
+        closed: false,
+    };
+    Ok(Reloader::new(shared, runtime, tracker.clone()))
+}
+
+/// Generation 1 of `config`, with the node's metrics and cache.
+fn new_shared(
+    config: Config,
+    pools: Pools,
+    plugins: PluginSet,
+    engine: PluginEngine,
+) -> Arc<Shared> {
+    let metrics = Arc::new(Metrics::new());
+    let cache = Arc::new(Cache::new(&config.cache));
+    let shared = Arc::new(Shared {
+        current: ArcSwap::from_pointee(Generation::new(1, Arc::new(config), pools, plugins)),
+        metrics,
+        started: Instant::now(),
+        engine,
+        cache,
+        config_status: Default::default(),
+    });
+    crate::state::register_collectors(&shared);
+    shared
 }

@@ -28,9 +28,8 @@ const LAYERS: [&[&str]; 8] = [
     &["cli", "main"],
 ];
 
-/// Imports against the order that are still there (issue 15): a node
-/// starts its admin listener itself.
-const KNOWN: [(&str, &str); 1] = [("node", "admin")];
+/// Imports against the order that are still there (issue 15): none left.
+const KNOWN: [(&str, &str); 0] = [];
 
 fn layer(module: &str) -> Option<usize> {
     LAYERS.iter().position(|l| l.contains(&module))

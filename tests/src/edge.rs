@@ -1,5 +1,6 @@
 //! An edge node started in-process through the library.
 
+use brink::admin::AdminHandler;
 use brink::config::Config;
 use brink::node::Node;
 
@@ -101,7 +102,10 @@ impl TestEdge {
             .unwrap_or_else(|e| panic!("invalid test config:\n{e}\n--- config ---\n{text}"));
         let node = Node::start(config)
             .await
-            .unwrap_or_else(|e| panic!("node did not start: {e}"));
+            .unwrap_or_else(|e| panic!("node did not start: {e}"))
+            .with_admin(AdminHandler::new)
+            .await
+            .unwrap_or_else(|e| panic!("admin did not start: {e}"));
         let url = node
             .listeners()
             .iter()

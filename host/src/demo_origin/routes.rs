@@ -345,12 +345,43 @@ async fn counted(shared: &Shared, route: Route, req: Request<Incoming>) -> Respo
             _ => method_not_allowed("GET, HEAD"),
         };
     }
-    let in_catalog = |id: Option<u32>| id.filter(|id| (1..=shared.catalog).contains(id));
-    let rep = match route {
+    if let Route::Inventory(id) = route {
+        return inventory(shared, id);
+    }
+    match representation(shared, route, &req) {
+        Some(rep) => serve_representation(&req, rep),
+        None => not_found(),
+    }
+}
+
+/// An id within the catalog, or `None`.
+fn in_catalog(shared: &Shared, id: Option<u32>) -> Option<u32> {
+    id.filter(|id| (1..=shared.catalog).contains(id))
+}
+
+/// `GET /api/inventory/ID`: uncacheable JSON that changes on every request.
+fn inventory(shared: &Shared, id: Option<u32>) -> Response<Bytes> {
+    let Some(id) = in_catalog(shared, id) else {
+        return not_found();
+    };
+    let seq = shared.inventory_seq.fetch_add(1, Ordering::Relaxed);
+    let stock = (catalog::mix(u64::from(id)) % 200 + seq) % 250;
+    json(
+        StatusCode::OK,
+        &serde_json::json!({ "id": id, "stock": stock, "origin": shared.name }),
+    )
+}
+
+/// What a cacheable catalog route serves; `None` for an id outside the
+/// catalog or a route that is not one of them.
+fn representation(
+    shared: &Shared,
+    route: Route,
+    req: &Request<Incoming>,
+) -> Option<Representation> {
+    Some(match route {
         Route::Product(id) => {
-            let Some(id) = in_catalog(id) else {
-                return not_found();
-            };
+            let id = in_catalog(shared, id)?;
             Representation {
                 content_type: "text/html; charset=utf-8",
                 cache_control: "public, max-age=60",
@@ -362,9 +393,7 @@ async fn counted(shared: &Shared, route: Route, req: Request<Incoming>) -> Respo
             }
         }
         Route::FragmentProduct(id) => {
-            let Some(id) = in_catalog(id) else {
-                return not_found();
-            };
+            let id = in_catalog(shared, id)?;
             Representation {
                 content_type: "text/html; charset=utf-8",
                 cache_control: "public, max-age=30",
@@ -390,9 +419,7 @@ async fn counted(shared: &Shared, route: Route, req: Request<Incoming>) -> Respo
             }
         }
         Route::Image(id) => {
-            let Some(id) = in_catalog(id) else {
-                return not_found();
-            };
+            let id = in_catalog(shared, id)?;
             Representation {
                 content_type: "image/jpeg",
                 cache_control: "public, max-age=86400, immutable",
@@ -403,20 +430,8 @@ async fn counted(shared: &Shared, route: Route, req: Request<Incoming>) -> Respo
                 ranges: true,
             }
         }
-        Route::Inventory(id) => {
-            let Some(id) = in_catalog(id) else {
-                return not_found();
-            };
-            let seq = shared.inventory_seq.fetch_add(1, Ordering::Relaxed);
-            let stock = (catalog::mix(u64::from(id)) % 200 + seq) % 250;
-            return json(
-                StatusCode::OK,
-                &serde_json::json!({ "id": id, "stock": stock, "origin": shared.name }),
-            );
-        }
-        _ => return not_found(),
-    };
-    serve_representation(&req, rep)
+        _ => return None,
+    })
 }
 
 /// `POST /api/orders`: read the body (at most 1 MiB) and confirm.

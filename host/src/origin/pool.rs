@@ -8,8 +8,9 @@ use std::time::Instant;
 use http::{Request, Response, header};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::capture_connection;
+use hyper_util::client::legacy::connect::{CaptureConnection, capture_connection};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::backend::{Backend, millis_since};
@@ -209,43 +210,8 @@ impl Pool {
         mut req: Request<Body>,
         deadline: Option<tokio::time::Instant>,
     ) -> Result<Response<Body>, EdgeError> {
-        let path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let mut parts = backend.uri.clone().into_parts();
-        parts.path_and_query = Some(path.parse().map_err(|_| {
-            EdgeError::client(http::StatusCode::BAD_REQUEST, "invalid request target")
-        })?);
-        *req.uri_mut() =
-            http::Uri::from_parts(parts).map_err(|e| EdgeError::Internal(e.to_string()))?;
-        if let Some(h) = &self.host {
-            req.headers_mut().insert(header::HOST, h.clone());
-        }
-        let permit = match &backend.limit {
-            None => None,
-            Some(sem) => match sem.clone().try_acquire_owned() {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    let wait = tokio::time::timeout(
-                        self.config.connect_timeout,
-                        sem.clone().acquire_owned(),
-                    );
-                    match wait.await {
-                        Ok(Ok(p)) => Some(p),
-                        _ => {
-                            // Busy, not broken: no outlier penalty, and nothing was sent.
-                            return Err(self.failure(
-                                backend,
-                                OriginFailure::Connect,
-                                "every allowed connection is busy (max_connections)".into(),
-                            ));
-                        }
-                    }
-                }
-            },
-        };
+        self.address(backend, &mut req)?;
+        let permit = self.permit(backend).await?;
         let capture = capture_connection(&mut req);
         let in_flight = backend.start_request();
         let started = Instant::now();
@@ -263,39 +229,101 @@ impl Pool {
                     format!("no response within {limit:?}"),
                 ));
             }
-            Ok(Err(e)) => {
-                // A request body the client failed to send (too large, cut off) is the client's fault.
-                if let Some(status) = client_body_status(&e) {
-                    return Err(EdgeError::client(status, "request body rejected"));
-                }
-                self.record(backend, false);
-                let kind = if e.is_connect() {
-                    OriginFailure::Connect
-                } else {
-                    OriginFailure::Protocol
-                };
-                return Err(self.failure(backend, kind, error_chain(&e)));
-            }
+            Ok(Err(e)) => return Err(self.request_failed(backend, &e)),
             Ok(Ok(resp)) => resp,
         };
         backend.observe_latency(started.elapsed());
         self.record(backend, !resp.status().is_server_error());
-        if let Some(tag) = resp.extensions().get::<ConnTag>() {
-            if tag.uses.fetch_add(1, Ordering::Relaxed) == 0 {
-                backend.conn_new.fetch_add(1, Ordering::Relaxed);
-            } else {
-                backend.conn_reused.fetch_add(1, Ordering::Relaxed);
-            }
-            if tag.created.elapsed() >= self.config.max_connection_lifetime
-                && let Some(conn) = capture.connection_metadata().as_ref()
-            {
-                conn.poison();
-            }
-        }
+        self.count_connection(backend, &resp, &capture);
         let body_timeout = self.config.body_timeout;
         Ok(resp.map(|b| {
             GuardedBody::new(b, deadline, body_timeout, in_flight, permit, self.clone()).boxed()
         }))
+    }
+
+    /// Points `req` at `backend` (its scheme and authority, the request's
+    /// path and query) with the pool's `host`, if it has one.
+    fn address(&self, backend: &Backend, req: &mut Request<Body>) -> Result<(), EdgeError> {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let mut parts = backend.uri.clone().into_parts();
+        parts.path_and_query = Some(path.parse().map_err(|_| {
+            EdgeError::client(http::StatusCode::BAD_REQUEST, "invalid request target")
+        })?);
+        *req.uri_mut() =
+            http::Uri::from_parts(parts).map_err(|e| EdgeError::Internal(e.to_string()))?;
+        if let Some(h) = &self.host {
+            req.headers_mut().insert(header::HOST, h.clone());
+        }
+        Ok(())
+    }
+
+    /// A connection slot of `backend` under `max_connections` (none without
+    /// a limit), waiting at most the connect timeout for one.
+    async fn permit(&self, backend: &Backend) -> Result<Option<OwnedSemaphorePermit>, EdgeError> {
+        let Some(sem) = &backend.limit else {
+            return Ok(None);
+        };
+        if let Ok(p) = sem.clone().try_acquire_owned() {
+            return Ok(Some(p));
+        }
+        let wait = tokio::time::timeout(self.config.connect_timeout, sem.clone().acquire_owned());
+        match wait.await {
+            Ok(Ok(p)) => Ok(Some(p)),
+            // Busy, not broken: no outlier penalty, and nothing was sent.
+            _ => Err(self.failure(
+                backend,
+                OriginFailure::Connect,
+                "every allowed connection is busy (max_connections)".into(),
+            )),
+        }
+    }
+
+    /// The error for a request the client could not complete: the
+    /// client's fault if its request body was refused, else a failure of
+    /// `backend` (connect or protocol).
+    fn request_failed(
+        &self,
+        backend: &Backend,
+        e: &hyper_util::client::legacy::Error,
+    ) -> EdgeError {
+        // A request body the client failed to send (too large, cut off) is the client's fault.
+        if let Some(status) = client_body_status(e) {
+            return EdgeError::client(status, "request body rejected");
+        }
+        self.record(backend, false);
+        let kind = if e.is_connect() {
+            OriginFailure::Connect
+        } else {
+            OriginFailure::Protocol
+        };
+        self.failure(backend, kind, error_chain(e))
+    }
+
+    /// Counts a new or reused connection, and retires one that has lived
+    /// past `max_connection_lifetime`.
+    fn count_connection<B>(
+        &self,
+        backend: &Backend,
+        resp: &Response<B>,
+        capture: &CaptureConnection,
+    ) {
+        let Some(tag) = resp.extensions().get::<ConnTag>() else {
+            return;
+        };
+        if tag.uses.fetch_add(1, Ordering::Relaxed) == 0 {
+            backend.conn_new.fetch_add(1, Ordering::Relaxed);
+        } else {
+            backend.conn_reused.fetch_add(1, Ordering::Relaxed);
+        }
+        if tag.created.elapsed() >= self.config.max_connection_lifetime
+            && let Some(conn) = capture.connection_metadata().as_ref()
+        {
+            conn.poison();
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! A full cache keeps what is requested most: eviction by request count and
 //! admission of a new object only when it beats what it would push out.
 
+use brink::admin::AdminHandler;
 use brink::config::Config;
 use brink::node::Node;
 use brink_tests::{Script, ScriptOrigin, cache_status, get, h1_client};
@@ -35,7 +36,12 @@ async fn popular_objects_survive_a_scan_and_newcomers_get_in_once_popular() {
     );
     let config = Config::parse(&text, "<evict-test>", std::path::Path::new("."))
         .unwrap_or_else(|e| panic!("config: {e}\n{text}"));
-    let node = Node::start(config).await.expect("node starts");
+    let node = Node::start(config)
+        .await
+        .expect("node starts")
+        .with_admin(AdminHandler::new)
+        .await
+        .expect("admin starts");
     let url = node.listeners()[0].url();
     let admin = format!("http://{}", node.admin_addr().expect("admin"));
     let client = h1_client();

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use brink::admin::AdminHandler;
 use brink::config::Config;
 use brink::node::Node;
 use brink_tests::{Script, ScriptOrigin, get, get_with, h1_client, within};
@@ -32,7 +33,12 @@ async fn two_route_node(origin: &ScriptOrigin) -> (Node, String, String) {
     );
     let config = Config::parse(&text, "<metrics-test>", std::path::Path::new("."))
         .unwrap_or_else(|e| panic!("config: {e}\n{text}"));
-    let node = Node::start(config).await.expect("node starts");
+    let node = Node::start(config)
+        .await
+        .expect("node starts")
+        .with_admin(AdminHandler::new)
+        .await
+        .expect("admin starts");
     let url = node.listeners()[0].url();
     let admin = format!("http://{}", node.admin_addr().expect("admin"));
     (node, url, admin)

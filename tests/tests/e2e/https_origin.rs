@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use brink::admin::AdminHandler;
 use brink::config::Config;
 use brink::node::Node;
 use brink_tests::{get, h1_client};
@@ -105,7 +106,12 @@ pool = "secure"
     );
     let config = Config::parse(&toml, "<https-origin>", dir)
         .unwrap_or_else(|e| panic!("config:\n{e}\n{toml}"));
-    Node::start(config).await.expect("node starts")
+    Node::start(config)
+        .await
+        .expect("node starts")
+        .with_admin(AdminHandler::new)
+        .await
+        .expect("admin starts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use brink::admin::AdminHandler;
 use brink::config::Config;
 use brink::node::Node;
 use brink_tests::{EchoOrigin, Reply, h1_client, send, within};
@@ -60,7 +61,12 @@ plugins = [{}]
     );
     let config = Config::parse(&text, "<plugins-test>", Path::new("."))
         .unwrap_or_else(|e| panic!("bad test config: {e}\n{text}"));
-    Node::start(config).await.expect("node starts")
+    Node::start(config)
+        .await
+        .expect("node starts")
+        .with_admin(AdminHandler::new)
+        .await
+        .expect("admin starts")
 }
 
 fn edge_url(node: &Node) -> String {

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use brink::admin::AdminHandler;
 use brink::config::Config;
 use brink::demo_origin::{self, OriginHandle, OriginOptions};
 use brink::node::Node;
@@ -52,7 +53,12 @@ impl Edge {
         );
         let config = Config::parse(&toml, "<pools-test>", std::path::Path::new("."))
             .unwrap_or_else(|e| panic!("invalid config:\n{e}\n---\n{toml}"));
-        let node = Node::start(config).await.expect("node starts");
+        let node = Node::start(config)
+            .await
+            .expect("node starts")
+            .with_admin(AdminHandler::new)
+            .await
+            .expect("admin starts");
         let url = node.listeners()[0].url();
         let admin = format!("http://{}", node.admin_addr().expect("admin"));
         Edge {

@@ -688,6 +688,9 @@ async fn in_process(dir: &Path, toml: &str) -> brink::node::Node {
     brink::node::Node::start_with(config, reload)
         .await
         .unwrap_or_else(|e| panic!("node did not start: {e}"))
+        .with_admin(brink::admin::AdminHandler::new)
+        .await
+        .unwrap_or_else(|e| panic!("admin did not start: {e}"))
 }
 
 fn pool_config(version: &str, backend: &str, health_path: &str) -> String {

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use brink::admin::AdminHandler;
 use brink::config::Config;
 use brink::node::Node;
 use brink_tests::raw::status_of;
@@ -126,7 +127,12 @@ plugins = ["auth", "router"]
     );
     let config = Config::parse(&text, "<identity-test>", Path::new("."))
         .unwrap_or_else(|e| panic!("bad test config: {e}\n{text}"));
-    Node::start(config).await.expect("node starts")
+    Node::start(config)
+        .await
+        .expect("node starts")
+        .with_admin(AdminHandler::new)
+        .await
+        .expect("admin starts")
 }
 
 fn edge(node: &Node) -> String {
@@ -300,7 +306,12 @@ async fn node_edge_owned_headers_are_dropped_on_every_route() {
         origin.url()
     );
     let config = Config::parse(&text, "<t>", Path::new(".")).expect("config");
-    let node = Node::start(config).await.expect("starts");
+    let node = Node::start(config)
+        .await
+        .expect("starts")
+        .with_admin(AdminHandler::new)
+        .await
+        .expect("admin starts");
     let r = get(
         &format!("{}/images/1.jpg", edge(&node)),
         &[("x-internal-role", "root"), ("x-other", "kept")],
@@ -705,7 +716,15 @@ rules = [{{ path_prefix = "/beta/", rewrite_prefix = "/" }}]
             origin.url()
         );
         let config = Config::parse(&text, "<prop>", Path::new(".")).expect("config");
-        (origin, Node::start(config).await.expect("node"))
+        (
+            origin,
+            Node::start(config)
+                .await
+                .expect("node")
+                .with_admin(AdminHandler::new)
+                .await
+                .expect("admin"),
+        )
     });
     let mut runner = TestRunner::new(PropConfig {
         cases: 300,

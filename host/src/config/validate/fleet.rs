@@ -1,4 +1,5 @@
-//! `[[fleet.nodes]]`: names, addresses, and parents that never form a loop.
+//! `[[fleet.nodes]]`: names, addresses, and parents that never form a loop
+//! (a loop would forward a miss round the fleet forever).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;

@@ -9,10 +9,10 @@ use toml::Spanned;
 
 use super::super::raw::*;
 use super::super::*;
-use super::{Errs, parse_backend_url};
+use super::Errs;
 
 /// Validates every pool; returns them with the set of pool names.
-pub(super) fn validate_pools(
+pub(super) fn validate(
     raw: &[RawPool],
     errs: &mut Errs<'_>,
     origin_names: &HashSet<String>,
@@ -45,29 +45,8 @@ fn pool(
     base: &Path,
 ) -> PoolConfig {
     let key = |k: &str| format!("pools[{i}].{k}");
-    if p.backends.get_ref().is_empty() {
-        errs.at(
-            &p.backends,
-            &key("backends"),
-            "a pool needs at least one backend",
-        );
-    }
-    let backends = p
-        .backends
-        .get_ref()
-        .iter()
-        .enumerate()
-        .filter_map(|(j, b)| backend(b, &format!("pools[{i}].backends[{j}]"), errs, origin_names))
-        .collect::<Vec<_>>();
-    if !backends.is_empty() && backends.iter().all(|b| b.backup) {
-        errs.at(
-            &p.backends,
-            &key("backends"),
-            "every backend is a backup: at least one must be a primary",
-        );
-    }
     let mut d = PoolConfig::new(p.name.get_ref(), Vec::new());
-    d.backends = backends;
+    d.backends = backends(p, i, errs, origin_names);
     if let Some(s) = &p.strategy {
         match Strategy::ALL.iter().find(|(n, _)| n == s.get_ref()) {
             Some((_, strategy)) => d.strategy = *strategy,
@@ -82,6 +61,61 @@ fn pool(
             ),
         }
     }
+    timeouts(p, i, errs, &mut d);
+    d.host = p.host.as_ref().map(|h| h.get_ref().clone());
+    if let Some(h) = &p.host
+        && http::HeaderValue::from_str(h.get_ref()).is_err()
+    {
+        errs.at(h, &key("host"), "not a valid Host header value");
+    }
+    connections(p, i, errs, &mut d);
+    d.fallback = p.fallback.as_ref().map(|f| f.get_ref().clone());
+    d.health_check = p.health_check.as_ref().map(|h| health_check(h, i, errs));
+    d.outlier = match &p.outlier {
+        None => d.outlier,
+        Some(o) if o.enabled == Some(false) => None,
+        Some(o) => Some(outlier(o, i, errs)),
+    };
+    if let Some(r) = &p.retry {
+        d.retry = retry(r, i, errs);
+    }
+    if let Some(t) = &p.tls {
+        d.tls = tls(t, i, errs, base);
+    }
+    d
+}
+
+/// The pool's backends: at least one, and at least one primary.
+fn backends(
+    p: &RawPool,
+    i: usize,
+    errs: &mut Errs<'_>,
+    origin_names: &HashSet<String>,
+) -> Vec<BackendConfig> {
+    let key = format!("pools[{i}].backends");
+    if p.backends.get_ref().is_empty() {
+        errs.at(&p.backends, &key, "a pool needs at least one backend");
+    }
+    let backends = p
+        .backends
+        .get_ref()
+        .iter()
+        .enumerate()
+        .filter_map(|(j, b)| backend(b, &format!("{key}[{j}]"), errs, origin_names))
+        .collect::<Vec<_>>();
+    if !backends.is_empty() && backends.iter().all(|b| b.backup) {
+        errs.at(
+            &p.backends,
+            &key,
+            "every backend is a backup: at least one must be a primary",
+        );
+    }
+    backends
+}
+
+/// Connect, response, total, body and coalescing timeouts.
+fn timeouts(p: &RawPool, i: usize, errs: &mut Errs<'_>, d: &mut PoolConfig) {
+    let key = |k: &str| format!("pools[{i}].{k}");
     d.connect_timeout = errs.duration(
         &p.connect_timeout,
         &key("connect_timeout"),
@@ -98,12 +132,11 @@ fn pool(
         &key("coalesce_timeout"),
         d.coalesce_timeout,
     );
-    d.host = p.host.as_ref().map(|h| h.get_ref().clone());
-    if let Some(h) = &p.host
-        && http::HeaderValue::from_str(h.get_ref()).is_err()
-    {
-        errs.at(h, &key("host"), "not a valid Host header value");
-    }
+}
+
+/// How many connections, how long one idles and how long one lives.
+fn connections(p: &RawPool, i: usize, errs: &mut Errs<'_>, d: &mut PoolConfig) {
+    let key = |k: &str| format!("pools[{i}].{k}");
     d.max_connections = p.max_connections.as_ref().map(|m| {
         if *m.get_ref() == 0 {
             errs.at(m, &key("max_connections"), "must be at least 1");
@@ -116,20 +149,6 @@ fn pool(
         &key("max_connection_lifetime"),
         d.max_connection_lifetime,
     );
-    d.fallback = p.fallback.as_ref().map(|f| f.get_ref().clone());
-    d.health_check = p.health_check.as_ref().map(|h| health_check(h, i, errs));
-    d.outlier = match &p.outlier {
-        None => d.outlier,
-        Some(o) if o.enabled == Some(false) => None,
-        Some(o) => Some(outlier(o, i, errs)),
-    };
-    if let Some(r) = &p.retry {
-        d.retry = retry(r, i, errs);
-    }
-    if let Some(t) = &p.tls {
-        d.tls = tls(t, i, errs, base);
-    }
-    d
 }
 
 fn backend(
@@ -177,6 +196,30 @@ fn backend(
         weight,
         backup: raw.backup.unwrap_or(false),
     })
+}
+
+/// Parses an origin base URL: `http://host:port` or `https://host:port`, no path.
+pub(in super::super) fn parse_backend_url(s: &str) -> Result<http::Uri, String> {
+    let uri: http::Uri = s
+        .parse()
+        .map_err(|e| format!("invalid origin URL \"{s}\": {e}"))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => {
+            return Err(format!(
+                "invalid origin URL \"{s}\": expected http://HOST:PORT or origin:NAME"
+            ));
+        }
+    }
+    if uri.host().is_none() {
+        return Err(format!("invalid origin URL \"{s}\": no host"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(format!(
+            "invalid origin URL \"{s}\": a backend is a scheme, host and port, without a path"
+        ));
+    }
+    Ok(uri)
 }
 
 fn health_check(h: &RawHealthCheck, i: usize, errs: &mut Errs<'_>) -> HealthCheckConfig {
