@@ -646,7 +646,12 @@ fn model(path: &str) -> Expect {
     let Some(rest) = q.strip_prefix("/beta/") else {
         return Expect::Unauthorized;
     };
-    let q2 = format!("/{rest}");
+    // The router's rewrite is normalised like a client's path: `/beta//x`
+    // becomes `//x`, and a leading run of slashes is one (`/x`).
+    let rewritten = format!("/{rest}");
+    let q2 = normalize_path(&rewritten, rules)
+        .expect("a normal path stays normal")
+        .into_owned();
     if q2.starts_with("/images/") || q2.starts_with("/beta/") {
         Expect::Origin(q2)
     } else {
