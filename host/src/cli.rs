@@ -59,7 +59,7 @@ pub enum Command {
 pub struct LoadtestArgs {
     /// An edge to drive, one per region: REGION=URL, e.g. us-east=http://127.0.0.1:8080 (repeat for more regions).
     #[arg(long = "target", value_name = "REGION=URL")]
-    pub targets: Vec<crate::loadtest::RegionTarget>,
+    pub targets: Vec<brink_loadtest::RegionTarget>,
     /// A fleet config naming the regions' edges (arrives with the multi-region fleet).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -89,7 +89,7 @@ pub struct LoadtestArgs {
     pub catalog: u32,
     /// Request-kind weights, e.g. images=35,product_fragments=20,product_pages=20,recommendations=10,inventory=10,orders=5 (the default).
     #[arg(long, value_name = "KIND=W,...")]
-    pub mix: Option<crate::loadtest::Mix>,
+    pub mix: Option<brink_loadtest::Mix>,
     /// RNG seed: the same seed gives the same request sequence per user.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

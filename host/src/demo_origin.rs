@@ -73,41 +73,9 @@ impl Default for OriginOptions {
     }
 }
 
-/// Counters of requests served, by path class, serialisable to JSON.
-///
-/// Every request except `/stats` and `/control/*` counts in `total` and in exactly one class
-/// (`other` for unknown paths), whatever its status (404, 405 and injected failures
-/// included). `not_modified` (304), `partial` (206) and `injected_failures` (503) count
-/// outcomes across classes; `bytes` sums response body bytes sent.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct OriginStats {
-    /// All counted requests.
-    pub total: u64,
-    /// Requests to `/products/...`.
-    pub products: u64,
-    /// Requests to `/fragments/product/...`.
-    pub fragments_product: u64,
-    /// Requests to `/fragments/recommendations`.
-    pub fragments_recommendations: u64,
-    /// Requests to `/images/...`.
-    pub images: u64,
-    /// Requests to `/api/inventory/...`.
-    pub inventory: u64,
-    /// Requests to `/api/orders`.
-    pub orders: u64,
-    /// Requests to `/healthz`.
-    pub healthz: u64,
-    /// Requests to any other path.
-    pub other: u64,
-    /// Answers `304 Not Modified`.
-    pub not_modified: u64,
-    /// Answers `206 Partial Content`.
-    pub partial: u64,
-    /// Answers replaced by an injected 503.
-    pub injected_failures: u64,
-    /// Response body bytes sent (HEAD and 304 answers send none).
-    pub bytes: u64,
-}
+/// The counters' JSON (`GET /stats`); the type lives in the load tester,
+/// which reads it.
+pub use brink_loadtest::OriginStats;
 
 /// Path class of a counted request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

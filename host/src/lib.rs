@@ -16,7 +16,6 @@ pub mod demo_origin;
 pub mod error;
 pub mod fleet;
 pub mod forwarding;
-pub mod loadtest;
 pub mod logging;
 pub mod metrics;
 pub mod node;

@@ -1,14 +1,14 @@
 //! `brink loadtest`: the command line's reading of its arguments into
 //! [`LoadtestOptions`], and the run that prints and writes its report. The
-//! load tester itself ([`crate::loadtest`]) takes plain options and knows
-//! nothing of the command line.
+//! load tester itself (the `brink-loadtest` crate) takes plain options and
+//! knows nothing of the command line.
 
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use super::{CliError, LoadtestArgs, demo_token};
-use crate::loadtest::{
+use brink_loadtest::{
     DEFAULT_CONCURRENCY, DEFAULT_DURATION, Load, LoadtestError, LoadtestOptions, RegionTarget,
     Stop, Workload, html, run, table, trace,
 };

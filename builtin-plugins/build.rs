@@ -1,7 +1,11 @@
 //! Compiles the guest plugins (`guest-plugins/`, its own workspace) to
-//! `wasm32-wasip2` components, so a fresh clone needs no manual step. The
-//! sample plugins are embedded in the binary; tests find the fixtures through
-//! `BRINK_GUEST_DIR`.
+//! `wasm32-wasip2` components, so a fresh clone needs no manual step. This
+//! crate embeds the sample plugins (`src/lib.rs`) and exports the directory
+//! as `GUEST_DIR`, where tests find the fixtures.
+//!
+//! The build script lives in this tiny crate rather than in `brink`'s, so a
+//! guest edit re-runs it and rebuilds only this crate's few lines; the host
+//! crate is then recompiled incrementally against an unchanged interface.
 //!
 //! The guest build uses `<target>/guest-plugins` as its target directory, so
 //! dev, release and clippy builds of the host share one guest build.

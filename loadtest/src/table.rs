@@ -1,4 +1,6 @@
-//! The report as plain-text tables for the terminal.
+//! The report as plain-text tables for the terminal, a function per
+//! section; the cell helpers (`pct`, `bytes`, `tier_rows`, `latency_row`)
+//! are shared with the HTML page so both say the same numbers.
 
 use std::fmt::Write;
 
@@ -100,6 +102,18 @@ pub fn tier_rows(r: &Report) -> Vec<Vec<String>> {
 /// The whole report as text.
 pub fn to_text(r: &Report) -> String {
     let mut out = String::new();
+    heading(&mut out, r);
+    out.push_str(&region_table(r));
+    out.push('\n');
+    out.push_str(&kind_table(r));
+    out.push('\n');
+    tier_and_latency_tables(&mut out, r);
+    footer(&mut out, r);
+    out
+}
+
+/// What ran: workload, load, regions, seed; then counts and rates.
+fn heading(out: &mut String, r: &Report) {
     let run = &r.run;
     let workload = match run.mode.as_str() {
         "trace" => format!(
@@ -133,7 +147,10 @@ pub fn to_text(r: &Report) -> String {
         r.throughput.requests_per_s,
         bytes(r.throughput.bytes_per_s)
     );
+}
 
+/// One row per region and a last `all` row.
+fn region_table(r: &Report) -> String {
     let mut rows: Vec<Vec<String>> = r
         .regions
         .iter()
@@ -166,7 +183,7 @@ pub fn to_text(r: &Report) -> String {
         format!("{:.2}", r.latency.all.p99),
         error_total(&r.errors).to_string(),
     ]);
-    out.push_str(&render(
+    render(
         &[
             "region",
             "requests",
@@ -180,9 +197,11 @@ pub fn to_text(r: &Report) -> String {
             "errors",
         ],
         &rows,
-    ));
-    out.push('\n');
+    )
+}
 
+/// One row per request kind.
+fn kind_table(r: &Report) -> String {
     let rows: Vec<Vec<String>> = r
         .kinds
         .iter()
@@ -199,7 +218,7 @@ pub fn to_text(r: &Report) -> String {
             ]
         })
         .collect();
-    out.push_str(&render(
+    render(
         &[
             "kind",
             "requests",
@@ -210,9 +229,11 @@ pub fn to_text(r: &Report) -> String {
             "errors",
         ],
         &rows,
-    ));
-    out.push('\n');
+    )
+}
 
+/// The tier table with the offload line, then the latency table.
+fn tier_and_latency_tables(out: &mut String, r: &Report) {
     let rows = tier_rows(r);
     out.push_str(&render(
         &[
@@ -250,7 +271,10 @@ pub fn to_text(r: &Report) -> String {
         ],
     ));
     out.push('\n');
+}
 
+/// Errors, how the ideal bound was computed, and what each origin counted.
+fn footer(out: &mut String, r: &Report) {
     let e = &r.errors;
     let _ = writeln!(
         out,
@@ -308,7 +332,6 @@ pub fn to_text(r: &Report) -> String {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -317,7 +340,7 @@ mod tests {
 
     #[test]
     fn renders_every_section() {
-        let r = crate::loadtest::report::tests::sample_report();
+        let r = crate::report::tests::sample_report();
         let text = to_text(&r);
         for needle in [
             "us-east",

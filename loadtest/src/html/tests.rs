@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn self_contained_with_charts() {
-    let mut r = crate::loadtest::report::tests::sample_report();
+    let mut r = crate::report::tests::sample_report();
     r.regions.get_mut("us-east").expect("region").url = "http://127.0.0.1:1/<x>".into();
     let html = to_html(&r);
     assert!(html.starts_with("<!DOCTYPE html>"));
@@ -34,7 +34,7 @@ fn escapes() {
 
 #[test]
 fn empty_report_still_renders() {
-    let mut r = crate::loadtest::report::tests::sample_report();
+    let mut r = crate::report::tests::sample_report();
     for g in r.regions.values_mut() {
         g.timeline.clear();
     }

@@ -14,10 +14,20 @@
 //! The run itself is [`run`] on [`LoadtestOptions`]: a list of
 //! [`RegionTarget`]s (from `--target`, or later from a fleet config) plus
 //! optional origin `/stats` URLs to read before and after.
+//!
+//! A crate of its own, below the `brink` crate and not depending on it: the
+//! load tester talks to edges over HTTP only, so it builds and tests without
+//! the host (`cargo test -p brink-loadtest`), and an edit here recompiles
+//! this crate instead of the host's. The one type it shares with the host is
+//! [`OriginStats`], the JSON of the built-in origin's `/stats`, which lives
+//! here because this is the side that reads it (the demo origin serves it).
+
+#![warn(missing_docs)]
 
 pub mod client;
 pub mod html;
 pub mod ideal;
+pub mod origin_stats;
 pub mod recorder;
 pub mod report;
 pub mod runner;
@@ -34,11 +44,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use origin_stats::OriginStats;
 pub use report::Report;
 pub use runner::{Load, Stop};
 pub use workload::{Kind, Mix};
 
-use crate::demo_origin::OriginStats;
 use client::HttpClient;
 use report::{BuildInput, OriginReport, RunInfo};
 use runner::{Plan, Source};
@@ -172,7 +182,7 @@ pub async fn run(opts: LoadtestOptions) -> Result<Report, LoadtestError> {
     for u in &stats_urls {
         before.push(client.get_json::<OriginStats>(u).await);
     }
-    let started_at = crate::token::now_secs();
+    let started_at = now_secs();
     let plan = Plan {
         bases: opts.targets.iter().map(|t| t.url.clone()).collect(),
         source,
@@ -188,7 +198,7 @@ pub async fn run(opts: LoadtestOptions) -> Result<Report, LoadtestError> {
         origins.push(match (b, after) {
             (Ok(b), Ok(a)) => OriginReport {
                 url: u.clone(),
-                counted: Some(report::stats_delta(&b, &a)),
+                counted: Some(a.since(&b)),
                 error: None,
             },
             (Err(e), _) | (_, Err(e)) => OriginReport {
@@ -209,6 +219,13 @@ pub async fn run(opts: LoadtestOptions) -> Result<Report, LoadtestError> {
             origins,
         },
     ))
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `URL` if it already names `/stats`, else `URL/stats`.
