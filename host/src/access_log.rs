@@ -158,3 +158,26 @@ impl HttpBody for LoggedBody {
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::CacheOutcome;
+
+    /// The log's spelling of each outcome (log readers match on it).
+    #[test]
+    fn outcomes_keep_their_log_text() {
+        let all = [
+            (CacheOutcome::Hit, "HIT"),
+            (CacheOutcome::Stale, "STALE"),
+            (CacheOutcome::Miss, "MISS"),
+            (CacheOutcome::Revalidated, "REVALIDATED"),
+            (CacheOutcome::Collapsed, "COLLAPSED"),
+            (CacheOutcome::Bypass, "BYPASS"),
+            (CacheOutcome::Plugin, "PLUGIN"),
+            (CacheOutcome::None, "-"),
+        ];
+        for (outcome, text) in all {
+            assert_eq!(outcome.as_str(), text);
+        }
+    }
+}

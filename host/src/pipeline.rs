@@ -151,7 +151,12 @@ async fn request_phase(
             .filter(|(r, _)| *r == x.route)
             .map(|(_, i)| *i)
             .collect();
-        let request = (&mut *parts, x.conn.scheme, &*x.target.host, &x.plugins.client);
+        let request = (
+            &mut *parts,
+            x.conn.scheme,
+            &*x.target.host,
+            &x.plugins.client,
+        );
         let (flow, seen) = plugin::on_request_after(
             &chain,
             request,
@@ -273,7 +278,7 @@ async fn pass(
         let cache = &x.shared.cache;
         cached::invalidate_after_unsafe(cache, &url, &host, x.conn, resp.headers()).await;
     }
-    let mut resp = x.from_upstream(resp);
+    let mut resp = x.client_response(resp);
     cached::mark_bypass(&mut resp, &x.generation.node);
     Ok(resp)
 }

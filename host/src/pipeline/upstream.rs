@@ -87,7 +87,7 @@ impl Exchange {
 
     /// Runs on the origin's response head: drops hop-by-hop fields, adds
     /// `Via`, and lets the body stream through.
-    pub(crate) fn from_upstream(&self, resp: Response<Body>) -> Response<Body> {
+    pub(crate) fn client_response(&self, resp: Response<Body>) -> Response<Body> {
         let (mut parts, body) = resp.into_parts();
         let version = parts.version;
         forwarding::remove_hop_by_hop(&mut parts.headers);

@@ -9,12 +9,12 @@ use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
 use super::{Answer, CachePhase, ClientAsks, copy_head};
+use crate::access_log::CacheOutcome;
 use crate::body::{Body, content_length, empty};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, NotStorable, Storability, Vary};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::Fwd;
-use crate::access_log::CacheOutcome;
 use crate::cache::{
     Admit, CacheKey, Entry, FillOutcome, Join, LeaderGuard, PassScope, detached_fields,
     strip_surrogate,
@@ -157,7 +157,7 @@ impl CachePhase<'_> {
         let mut status = self.new_status();
         status.fwd = Some(fwd);
         status.fwd_status = Some(resp.status().as_u16());
-        let mut resp = self.x.from_upstream(resp);
+        let mut resp = self.x.client_response(resp);
         strip_surrogate(resp.headers_mut());
         Ok(Answer {
             resp,

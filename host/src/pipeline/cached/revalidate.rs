@@ -8,10 +8,10 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::fill::{Stored, after_not_stored};
 use super::{Answer, CachePhase, copy_head};
+use crate::access_log::CacheOutcome;
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability};
 use crate::cache::status::{CacheStatus, Fwd};
-use crate::access_log::CacheOutcome;
 use crate::cache::{CacheKey, Entry, FillOutcome, Join, LeaderGuard, detached_fields};
 use crate::error::EdgeError;
 use crate::metrics::CacheResult;
@@ -36,7 +36,10 @@ impl CachePhase<'_> {
         fwd: Fwd,
     ) -> Result<Answer, EdgeError> {
         self.count(CacheResult::Revalidate);
-        match self.join_revalidation(parts, &full_key, &entry, fwd).await? {
+        match self
+            .join_revalidation(parts, &full_key, &entry, fwd)
+            .await?
+        {
             Joined::Lead(guard) => self.lead_revalidation(parts, key, &entry, guard, fwd).await,
             Joined::Answered(answer) => Ok(answer),
         }
