@@ -21,12 +21,54 @@ pub struct AccessRecord {
     pub status: u16,
     /// Client address.
     pub client: String,
-    /// Cache status (`HIT`, `MISS`, `BYPASS`, `-`).
-    pub cache: &'static str,
+    /// What the cache did.
+    pub cache: CacheOutcome,
     /// Backend that answered, or `-`.
     pub origin: String,
     /// When the request head arrived.
     pub start: Instant,
+}
+
+/// What the cache did for a request, as the log's `cache` field names it. An
+/// enum rather than text so a phase can only say one of these, and the log
+/// line keeps its spelling in one place ([`CacheOutcome::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Served fresh from the cache.
+    Hit,
+    /// Served stale (`stale-while-revalidate`, `stale-if-error`, or allowed
+    /// by the request's `max-stale`).
+    Stale,
+    /// Fetched from the origin (stored or not).
+    Miss,
+    /// A stored entry the origin confirmed (304) or another request's
+    /// revalidation refreshed.
+    Revalidated,
+    /// Another request's fill of the same key answered this one.
+    Collapsed,
+    /// Not handled by the cache (unsafe method, route without cache, or an
+    /// answer before the cache phase, such as an error).
+    Bypass,
+    /// A request plugin answered.
+    Plugin,
+    /// No client waits for it (background revalidation): never logged.
+    None,
+}
+
+impl CacheOutcome {
+    /// The text the access log writes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheOutcome::Hit => "HIT",
+            CacheOutcome::Stale => "STALE",
+            CacheOutcome::Miss => "MISS",
+            CacheOutcome::Revalidated => "REVALIDATED",
+            CacheOutcome::Collapsed => "COLLAPSED",
+            CacheOutcome::Bypass => "BYPASS",
+            CacheOutcome::Plugin => "PLUGIN",
+            CacheOutcome::None => "-",
+        }
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -68,7 +110,7 @@ pub(crate) fn log(r: &AccessRecord, bytes: u64, complete: bool) {
         status = r.status,
         bytes,
         duration_ms = r.start.elapsed().as_secs_f64() * 1000.0,
-        cache = r.cache,
+        cache = r.cache.as_str(),
         origin = %r.origin,
         client = %r.client,
         complete,
@@ -114,5 +156,28 @@ impl HttpBody for LoggedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CacheOutcome;
+
+    /// The log's spelling of each outcome (log readers match on it).
+    #[test]
+    fn outcomes_keep_their_log_text() {
+        let all = [
+            (CacheOutcome::Hit, "HIT"),
+            (CacheOutcome::Stale, "STALE"),
+            (CacheOutcome::Miss, "MISS"),
+            (CacheOutcome::Revalidated, "REVALIDATED"),
+            (CacheOutcome::Collapsed, "COLLAPSED"),
+            (CacheOutcome::Bypass, "BYPASS"),
+            (CacheOutcome::Plugin, "PLUGIN"),
+            (CacheOutcome::None, "-"),
+        ];
+        for (outcome, text) in all {
+            assert_eq!(outcome.as_str(), text);
+        }
     }
 }

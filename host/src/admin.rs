@@ -26,6 +26,8 @@ pub struct AdminHandler {
 }
 
 impl Handler for AdminHandler {
+    type Direct = std::convert::Infallible;
+
     fn call(
         &self,
         req: Request<Incoming>,

@@ -31,7 +31,7 @@ use crate::metrics::Metrics;
 use crate::origin::Pools;
 use crate::pipeline::{self, ConnInfo};
 use crate::plugin::{PluginEngine, PluginSet};
-use crate::server::Handler;
+use crate::server::{DirectResponse, Handler};
 use crate::state::{Generation, Shared};
 use crate::tls::TlsError;
 use admin_listener::AdminPort;
@@ -107,6 +107,8 @@ impl EdgeHandler {
 }
 
 impl Handler for EdgeHandler {
+    type Direct = pipeline::PlainHit;
+
     fn call(
         &self,
         req: http::Request<Incoming>,
@@ -134,13 +136,28 @@ impl Handler for EdgeHandler {
         head: &http::request::Parts,
         peer: SocketAddr,
         scheme: &'static str,
-    ) -> Option<pipeline::PlainHit> {
+    ) -> Option<Self::Direct> {
         let conn = ConnInfo {
             peer,
             scheme,
             port: self.port,
         };
         pipeline::plain_hit(head, conn, &self.shared)
+    }
+}
+
+/// The server writes a plain hit as the pipeline made it.
+impl DirectResponse for pipeline::PlainHit {
+    fn encode_head(&self, out: &mut Vec<u8>) {
+        pipeline::PlainHit::encode_head(self, out);
+    }
+
+    fn body(&self) -> &bytes::Bytes {
+        pipeline::PlainHit::body(self)
+    }
+
+    fn finish(self, bytes: u64, complete: bool) {
+        pipeline::PlainHit::finish(self, bytes, complete);
     }
 }
 

@@ -1,11 +1,14 @@
 //! One request's phases, in order. Each phase is a small function whose doc
 //! says when it runs; `handle` strings them together and is the only place
-//! that turns an [`EdgeError`] into a response. The cache phase lives in
-//! [`cached`].
+//! that turns an [`EdgeError`] into a response. What the phases share travels
+//! in one [`Exchange`] (see [`exchange`]). The cache phase lives in
+//! [`cached`], the origin's side of a request in [`upstream`].
 
 mod cached;
+mod exchange;
 mod ingress;
 mod plain;
+mod upstream;
 
 pub use ingress::{MAX_RESTARTS, OVERRIDE_HEADERS};
 
@@ -13,20 +16,19 @@ pub use plain::{PlainHit, plain_hit};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use crate::access_log::{AccessRecord, LoggedBody};
+use crate::access_log::{AccessRecord, CacheOutcome, LoggedBody};
 use crate::body::Body;
-use crate::error::{EdgeError, OriginFailure};
-use crate::forwarding;
-use crate::metrics::Metrics;
-use crate::origin::{self, Affinity, Pool};
-use crate::plugin::{self, ClientFacts, Flow};
+use crate::error::EdgeError;
+use crate::origin::Pool;
+use crate::plugin::{self, ClientFacts, Directives, Flow};
 use crate::state::{Generation, Shared};
+
+use exchange::{Exchange, LogFields};
 
 /// Facts about the client connection a request arrived on.
 #[derive(Debug, Clone, Copy)]
@@ -40,223 +42,121 @@ pub struct ConnInfo {
     pub port: u16,
 }
 
-/// What the phases learn about a request, for the log and metrics.
-pub(crate) struct RequestCtx {
-    start: Instant,
-    method: http::Method,
-    /// Path and query (a cheap clone of the request's; text only for logs).
-    path: Option<http::uri::PathAndQuery>,
-    /// Backend that answered, if one did.
-    pub(crate) origin: Option<String>,
-    /// Cache outcome for the access log.
-    pub(crate) cache: &'static str,
-    /// The request's authority (`host[:port]`, lower case, no default
-    /// port), once known.
-    pub(crate) host: Arc<str>,
-}
-
-impl RequestCtx {
-    /// The path and query, for logs.
-    fn path_text(&self) -> &str {
-        self.path.as_ref().map_or("/", |p| p.as_str())
-    }
-
-    /// A context for work no client waits for (background revalidation).
-    pub(crate) fn background(
-        method: http::Method,
-        path: Option<http::uri::PathAndQuery>,
-    ) -> RequestCtx {
-        RequestCtx {
-            start: Instant::now(),
-            method,
-            path,
-            origin: None,
-            cache: "-",
-            host: Arc::from(""),
-        }
-    }
-}
-
 /// Entry point: runs every phase for one request and always produces a response.
 pub async fn handle(req: Request<Incoming>, conn: ConnInfo, shared: Arc<Shared>) -> Response<Body> {
-    let generation = shared.generation();
-    let mut ctx = RequestCtx {
-        start: Instant::now(),
-        method: req.method().clone(),
-        path: req.uri().path_and_query().cloned(),
-        origin: None,
-        cache: "BYPASS",
-        host: Arc::from(""),
-    };
-    let resp = match run(req, conn, &generation, &shared, &mut ctx).await {
+    let log = LogFields::new(req.method().clone(), req.uri().path_and_query().cloned());
+    let mut x = Exchange::new(conn, shared, log);
+    let resp = match run(req, &mut x).await {
         Ok(resp) => resp,
         Err(e) => {
+            let log = &x.log;
             match e.status().as_u16() {
                 500..=599 => tracing::warn!(
                     source = e.source_label(),
                     "{} {}: {e}",
-                    ctx.method,
-                    ctx.path_text()
+                    log.method,
+                    log.path_text()
                 ),
                 _ => tracing::debug!(
                     source = e.source_label(),
                     "{} {}: {e}",
-                    ctx.method,
-                    ctx.path_text()
+                    log.method,
+                    log.path_text()
                 ),
             }
             e.to_response()
         }
     };
-    finish(resp, ctx, conn, &shared, &generation)
+    finish(resp, x)
 }
 
-async fn run(
-    req: Request<Incoming>,
-    conn: ConnInfo,
-    generation: &Arc<Generation>,
-    shared: &Arc<Shared>,
-    ctx: &mut RequestCtx,
-) -> Result<Response<Body>, EdgeError> {
+/// The phases after the head is read: ingress, the request plugins, the
+/// pool, then the cache or a pass to the origin, and the response plugins.
+async fn run(req: Request<Incoming>, x: &mut Exchange) -> Result<Response<Body>, EdgeError> {
     let (mut parts, body) = req.into_parts();
-    check_limits(&parts, generation)?;
-    let mut target = ingress::normalize(&mut parts, conn, generation)?;
-    check_loop(&parts, &generation.config.node.name)?;
-    let (mut route_index, mut route) = ingress::route(&mut parts, &target, generation)?;
-    // Plugins see the client as text; a node without plugins builds nothing.
-    let client = if generation.config.plugins.is_empty() {
+    check_limits(&parts, &x.generation)?;
+    x.target = ingress::normalize(&mut parts, x.conn, &x.generation)?;
+    check_loop(&parts, &x.generation.config.node.name)?;
+    x.route = ingress::route(&mut parts, &x.target, &x.generation)?.0;
+    x.plugins.client = client_facts(x);
+    let directives = match Box::pin(request_phase(&mut parts, x)).await? {
+        Requested::Answer(mut resp) => {
+            x.log.cache = CacheOutcome::Plugin;
+            cached::mark_bypass(&mut resp, &x.generation.node);
+            return Ok(resp);
+        }
+        Requested::Forward(directives) => directives,
+    };
+    // The log shows the request as forwarded.
+    x.log.path = parts.uri.path_and_query().cloned();
+    x.pool = Some(choose_pool(x, directives.pool.as_deref())?);
+    let resp = if cached::applies(&parts, x.route()) {
+        let variant = key_variant(directives.cache_variant, x, &parts);
+        let phase = cached::CachePhase::new(x, variant, directives.ttl_override);
+        phase.serve(parts).await?
+    } else {
+        Box::pin(pass(parts, body, x)).await?
+    };
+    response_phase(x, resp).await
+}
+
+/// Runs after the route, before the request plugins: the client as plugins
+/// see it (text); a node without plugins builds nothing.
+fn client_facts(x: &Exchange) -> ClientFacts {
+    if x.generation.config.plugins.is_empty() {
         ClientFacts {
             ip: String::new(),
             region: String::new(),
         }
     } else {
         ClientFacts {
-            ip: conn.peer.ip().to_string(),
-            region: generation.config.node.region.clone(),
+            ip: x.conn.peer.ip().to_string(),
+            region: x.generation.config.node.region.clone(),
         }
-    };
-    let (chain, seen, directives) = match Box::pin(request_phase(
-        &mut parts,
-        conn,
-        generation,
-        &client,
-        &mut target,
-        &mut (route_index, route),
-    ))
-    .await?
-    {
-        Requested::Answer(mut resp) => {
-            ctx.cache = "PLUGIN";
-            cached::mark_bypass(&mut resp, &generation.node);
-            return Ok(resp);
-        }
-        Requested::Forward {
-            chain,
-            seen,
-            directives,
-            route: r,
-        } => {
-            (route_index, route) = r;
-            (chain, seen, directives)
-        }
-    };
-    let chain: &[_] = &chain;
-    // The log shows the request as forwarded.
-    ctx.path = parts.uri.path_and_query().cloned();
-    ctx.host = target.authority.clone();
-    // The route's own pool was looked up once for the generation.
-    let pool = match directives.pool.as_deref() {
-        Some(name) => generation.pools.get(name),
-        None => generation.route_pools[route_index].as_ref(),
-    };
-    let pool = pool
-        .ok_or_else(|| {
-            let name = directives.pool.as_deref().unwrap_or(&route.pool);
-            EdgeError::Internal(format!("missing pool {name}"))
-        })?
-        .clone();
-    let resp = if cached::applies(&parts, route) {
-        let variant = key_variant(
-            directives.cache_variant,
-            generation.plugins.canary_tag(chain),
-            &pool,
-            route,
-            &parts,
-        );
-        let phase = cached::CachePhase {
-            shared: shared.clone(),
-            generation: generation.clone(),
-            pool,
-            fallback: route.fallback.clone(),
-            conn,
-            host: target.authority.clone(),
-            route_index,
-            variant,
-            ttl_override: directives.ttl_override,
-        };
-        phase.serve(parts, ctx).await?
-    } else {
-        Box::pin(pass(
-            parts, body, conn, generation, &pool, shared, route, ctx,
-        ))
-        .await?
-    };
-    match &seen {
-        Some(seen) => Box::pin(plugin::on_response(chain, seen, &client.ip, resp)).await,
-        None => Ok(resp),
     }
 }
 
 /// What the request plugins decided.
-enum Requested<'g> {
+enum Requested {
     /// A plugin answered: this goes to the client.
     Answer(Response<Body>),
-    /// On to the cache and the origin, on `route`, with the chain that ran
-    /// last (its response phase runs on the way back).
-    Forward {
-        chain: std::borrow::Cow<'g, [Arc<plugin::LoadedPlugin>]>,
-        seen: Option<plugin::SeenRequest>,
-        directives: plugin::Directives,
-        route: (usize, &'g crate::config::RouteConfig),
-    },
+    /// On to the cache and the origin, on the exchange's route, with these
+    /// directives (the chain that ran last is in the exchange: its response
+    /// phase runs on the way back).
+    Forward(Directives),
 }
 
 /// Runs after the route: the route's request plugins, in order. When one
 /// changes the path or Host, the new target is normalised and routed again
-/// (`target` and `route` follow), and the chain of that route runs from the
-/// top; the rewriter is not called again on the same route. Past
-/// [`ingress::MAX_RESTARTS`] rewrites: 508.
-async fn request_phase<'g>(
+/// (the exchange's `target` and `route` follow), and the chain of that route
+/// runs from the top; the rewriter is not called again on the same route.
+/// Past [`ingress::MAX_RESTARTS`] rewrites: 508.
+async fn request_phase(
     parts: &mut http::request::Parts,
-    conn: ConnInfo,
-    generation: &'g Generation,
-    client: &ClientFacts,
-    target: &mut ingress::Target,
-    route: &mut (usize, &'g crate::config::RouteConfig),
-) -> Result<Requested<'g>, EdgeError> {
+    x: &mut Exchange,
+) -> Result<Requested, EdgeError> {
+    let generation = &*x.generation;
     let pool_exists = |name: &str| generation.pools.get(name).is_some();
-    let mut directives = plugin::Directives::default();
+    let mut directives = Directives::default();
     // (route, plugin index) of each rewrite so far: not called again there.
     let mut rewrites: Vec<(usize, usize)> = Vec::new();
     loop {
         // Canary versions are picked once per pass: both phases run the same versions.
-        let chain = generation.plugins.pick(route.0);
+        let chain = generation.plugins.pick(x.route);
         if chain.is_empty() {
-            let route = *route;
-            let (seen, directives) = (None, directives);
-            return Ok(Requested::Forward {
-                chain,
-                seen,
-                directives,
-                route,
-            });
+            return Ok(Requested::Forward(directives));
         }
         let skip: Vec<usize> = rewrites
             .iter()
-            .filter(|(r, _)| *r == route.0)
+            .filter(|(r, _)| *r == x.route)
             .map(|(_, i)| *i)
             .collect();
-        let request = (&mut *parts, conn.scheme, &*target.host, client);
+        let request = (
+            &mut *parts,
+            x.conn.scheme,
+            &*x.target.host,
+            &x.plugins.client,
+        );
         let (flow, seen) = plugin::on_request_after(
             &chain,
             request,
@@ -268,27 +168,48 @@ async fn request_phase<'g>(
         match flow {
             Flow::Respond(resp) => return Ok(Requested::Answer(resp)),
             Flow::Continue(directives) => {
-                let route = *route;
-                return Ok(Requested::Forward {
-                    chain,
-                    seen,
-                    directives,
-                    route,
-                });
+                x.plugins.chain = chain.into_owned();
+                x.plugins.seen = seen;
+                return Ok(Requested::Forward(directives));
             }
             Flow::Retarget { directives: d, by } => {
                 directives = d;
-                rewrites.push((route.0, by));
+                rewrites.push((x.route, by));
                 if rewrites.len() > ingress::MAX_RESTARTS {
                     return Err(EdgeError::client(
                         StatusCode::LOOP_DETECTED,
                         "plugins rewrote the request too many times",
                     ));
                 }
-                *target = ingress::retarget(parts, conn, target)?;
-                *route = ingress::route(parts, target, generation)?;
+                x.target = ingress::retarget(parts, x.conn, &x.target)?;
+                x.route = ingress::route(parts, &x.target, generation)?.0;
             }
         }
+    }
+}
+
+/// Runs after the request plugins: the pool a plugin named, else the
+/// route's own (looked up once for the generation).
+fn choose_pool(x: &Exchange, named: Option<&str>) -> Result<Arc<Pool>, EdgeError> {
+    let pool = match named {
+        Some(name) => x.generation.pools.get(name),
+        None => x.generation.route_pools[x.route].as_ref(),
+    };
+    pool.cloned().ok_or_else(|| {
+        let name = named.unwrap_or(&x.route().pool);
+        EdgeError::Internal(format!("missing pool {name}"))
+    })
+}
+
+/// Runs on the way back, after the cache or pass phase: the response
+/// plugins of the chain the request ran.
+async fn response_phase(x: &Exchange, resp: Response<Body>) -> Result<Response<Body>, EdgeError> {
+    match &x.plugins.seen {
+        Some(seen) => {
+            let (chain, ip) = (&x.plugins.chain, &x.plugins.client.ip);
+            Box::pin(plugin::on_response(chain, seen, ip, resp)).await
+        }
+        None => Ok(resp),
     }
 }
 
@@ -301,13 +222,14 @@ async fn request_phase<'g>(
 /// no plugin variant or field value holds.
 fn key_variant(
     plugin: Option<String>,
-    canary: Option<String>,
-    pool: &Pool,
-    route: &crate::config::RouteConfig,
+    x: &Exchange,
     parts: &http::request::Parts,
 ) -> Option<String> {
-    let pool_host = pool.host_override().and_then(|h| h.to_str().ok());
-    let overrides = route.forward_overrides && parts.headers.keys().any(ingress::is_override);
+    let canary = x.generation.plugins.canary_tag(&x.plugins.chain);
+    let pool_host = (x.pool.as_ref())
+        .and_then(|p| p.host_override())
+        .and_then(|h| h.to_str().ok());
+    let overrides = x.route().forward_overrides && parts.headers.keys().any(ingress::is_override);
     if canary.is_none() && pool_host.is_none() && !overrides {
         return plugin;
     }
@@ -338,41 +260,26 @@ fn key_variant(
 /// Runs for requests the cache does not handle (unsafe methods, bypassed
 /// routes): forwards with the body streamed, and after a successful unsafe
 /// method invalidates what it changed.
-#[expect(clippy::too_many_arguments, reason = "one phase's whole context")]
 async fn pass(
     parts: http::request::Parts,
     body: Incoming,
-    conn: ConnInfo,
-    generation: &Arc<Generation>,
-    pool: &Arc<Pool>,
-    shared: &Arc<Shared>,
-    route: &crate::config::RouteConfig,
-    ctx: &mut RequestCtx,
+    x: &mut Exchange,
 ) -> Result<Response<Body>, EdgeError> {
-    let invalidate =
-        (!parts.method.is_safe()).then(|| cached::invalidation_url(&parts, conn, &ctx.host, route));
-    let limit = generation.config.limits.max_body_bytes;
+    let host = x.target.authority.clone();
+    let invalidate = (!parts.method.is_safe())
+        .then(|| cached::invalidation_url(&parts, x.conn, &host, x.route()));
+    let limit = x.generation.config.limits.max_body_bytes;
     let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)).boxed();
-    let upstream = to_upstream(parts, body, conn, generation);
-    let host = ctx.host.clone();
-    let resp = forward(
-        generation,
-        pool,
-        route.fallback.as_deref(),
-        upstream,
-        &host,
-        conn.peer.ip(),
-        &shared.metrics,
-        ctx,
-    )
-    .await?;
+    let upstream = x.to_upstream(parts, body);
+    let resp = x.forward(upstream).await?;
     if let Some(url) = invalidate
         && (resp.status().is_success() || resp.status().is_redirection())
     {
-        cached::invalidate_after_unsafe(&shared.cache, &url, &host, conn, resp.headers()).await;
+        let cache = &x.shared.cache;
+        cached::invalidate_after_unsafe(cache, &url, &host, x.conn, resp.headers()).await;
     }
-    let mut resp = from_upstream(resp, generation);
-    cached::mark_bypass(&mut resp, &generation.node);
+    let mut resp = x.client_response(resp);
+    cached::mark_bypass(&mut resp, &x.generation.node);
     Ok(resp)
 }
 
@@ -421,116 +328,20 @@ fn check_loop(req: &http::request::Parts, node: &str) -> Result<(), EdgeError> {
     Ok(())
 }
 
-/// Builds the request sent to the origin: hop-by-hop fields dropped,
-/// `X-Forwarded-*` and `Via` added, `Host` kept, the body streamed through a
-/// length limit.
-pub(crate) fn to_upstream(
-    mut parts: http::request::Parts,
-    body: Body,
-    conn: ConnInfo,
-    generation: &Generation,
-) -> Request<Body> {
-    let host_header = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
-    let version = parts.version;
-    forwarding::remove_hop_by_hop(&mut parts.headers);
-    forwarding::add_forwarded(
-        &mut parts.headers,
-        conn.peer.ip(),
-        conn.scheme,
-        host_header.as_ref().and_then(|h| h.to_str().ok()),
-    );
-    forwarding::add_via(&mut parts.headers, version, &generation.config.node.name);
-    if let Some(h) = host_header {
-        parts.headers.insert(header::HOST, h);
-    }
-    parts.version = http::Version::HTTP_11;
-    let pq = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    parts.uri = http::Uri::from(pq);
-    Request::from_parts(parts, body)
-}
-
-/// Runs on a cache miss: sends the request to the pool (balancing, retries
-/// on another backend, backups and fallback pools; see [`crate::origin`]) and
-/// records the outcome. Every backend down gives [`EdgeError::Unavailable`].
-#[expect(clippy::too_many_arguments, reason = "one phase's whole context")]
-pub(crate) async fn forward(
-    generation: &Generation,
-    pool: &Arc<Pool>,
-    route_fallback: Option<&str>,
-    upstream: Request<Body>,
-    host: &str,
-    client_ip: std::net::IpAddr,
-    metrics: &Metrics,
-    ctx: &mut RequestCtx,
-) -> Result<Response<Body>, EdgeError> {
-    // Hash-based strategies pick by host + path + query (consistent_hash) or client (ip_hash).
-    let pq = upstream.uri().path_and_query().map_or("/", |p| p.as_str());
-    let affinity = Affinity::from_request(host, pq, client_ip);
-    let result =
-        origin::forward(&generation.pools, pool, route_fallback, upstream, &affinity).await;
-    let outcome = match &result {
-        Ok(f) => crate::metrics::status_class(f.response.status()),
-        Err(EdgeError::Origin {
-            kind: OriginFailure::Timeout,
-            ..
-        }) => "timeout",
-        Err(EdgeError::Unavailable { .. }) => "unavailable",
-        Err(EdgeError::Client { .. }) => "client_abort",
-        Err(_) => "error",
-    };
-    metrics.record_origin(pool.name(), outcome);
-    match result {
-        Ok(f) => {
-            ctx.origin = Some(f.backend.uri.to_string());
-            Ok(f.response)
-        }
-        Err(e) => {
-            if let EdgeError::Origin { backend, .. } = &e {
-                ctx.origin = Some(backend.clone());
-            }
-            Err(e)
-        }
-    }
-}
-
-/// Runs on the origin's response head: drops hop-by-hop fields, adds `Via`,
-/// and lets the body stream through.
-pub(crate) fn from_upstream(resp: Response<Body>, generation: &Generation) -> Response<Body> {
-    let (mut parts, body) = resp.into_parts();
-    let version = parts.version;
-    forwarding::remove_hop_by_hop(&mut parts.headers);
-    forwarding::add_via(&mut parts.headers, version, &generation.config.node.name);
-    Response::from_parts(parts, body)
-}
-
 /// Runs last: metrics and the access log (written when the body ends).
-fn finish(
-    resp: Response<Body>,
-    ctx: RequestCtx,
-    conn: ConnInfo,
-    shared: &Shared,
-    generation: &Generation,
-) -> Response<Body> {
-    shared
+fn finish(resp: Response<Body>, x: Exchange) -> Response<Body> {
+    let log = x.log;
+    x.shared
         .metrics
-        .record_request(resp.status(), ctx.start.elapsed());
-    let record = generation.config.log.access_log.then(|| AccessRecord {
-        path: ctx.path_text().to_string(),
-        method: ctx.method,
+        .record_request(resp.status(), log.start.elapsed());
+    let record = x.generation.config.log.access_log.then(|| AccessRecord {
+        path: log.path_text().to_string(),
+        method: log.method,
         status: resp.status().as_u16(),
-        client: conn.peer.to_string(),
-        cache: ctx.cache,
-        origin: ctx.origin.unwrap_or_else(|| "-".into()),
-        start: ctx.start,
+        client: x.conn.peer.to_string(),
+        cache: log.cache,
+        origin: log.origin.unwrap_or_else(|| "-".into()),
+        start: log.start,
     });
     match record {
         Some(record) => {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
+use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -27,12 +28,47 @@ use tokio_util::task::TaskTracker;
 use crate::body::Body;
 use crate::config::Limits;
 use crate::metrics::Metrics;
-use crate::pipeline::PlainHit;
 
 use idle::IdleIo;
 
+/// A response the HTTP/1 front loop writes to the socket itself (a plain
+/// cache hit): the handler finds it ([`Handler::plain_hit`]), the loop
+/// writes its head and body in one go, then reports how that went. The
+/// server sees nothing else of it, so it names no type of the request
+/// pipeline (the node, which knows both, puts them together).
+pub trait DirectResponse: Send + 'static {
+    /// Appends the whole HTTP/1.1 response head, the blank line included.
+    fn encode_head(&self, out: &mut Vec<u8>);
+
+    /// The whole body.
+    fn body(&self) -> &Bytes;
+
+    /// After the response was written (`complete`: all `bytes` of the body)
+    /// or the client went away.
+    fn finish(self, bytes: u64, complete: bool);
+}
+
+/// For handlers that never answer directly.
+impl DirectResponse for Infallible {
+    fn encode_head(&self, _out: &mut Vec<u8>) {
+        match *self {}
+    }
+
+    fn body(&self) -> &Bytes {
+        match *self {}
+    }
+
+    fn finish(self, _bytes: u64, _complete: bool) {
+        match self {}
+    }
+}
+
 /// Handles one request of a connection.
 pub trait Handler: Clone + Send + Sync + Unpin + 'static {
+    /// What the front loop writes itself ([`Infallible`] for a handler
+    /// without plain hits).
+    type Direct: DirectResponse;
+
     /// The response future.
     fn call(
         &self,
@@ -61,7 +97,7 @@ pub trait Handler: Clone + Send + Sync + Unpin + 'static {
         _head: &http::request::Parts,
         _peer: SocketAddr,
         _scheme: &'static str,
-    ) -> Option<PlainHit> {
+    ) -> Option<Self::Direct> {
         None
     }
 }

@@ -14,7 +14,9 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
-use super::{ConnInfo, RequestCtx, forward, to_upstream};
+use super::ConnInfo;
+use super::exchange::Exchange;
+use crate::access_log::CacheOutcome;
 use crate::body::{Body, empty, full};
 use crate::cache::conditional::{
     client_not_modified, not_modified_response_headers, precondition_failed,
@@ -27,7 +29,6 @@ use crate::cache::{Cache, CacheKey, Entry, Lookup, client_fields};
 use crate::config::{RouteCache, RouteConfig};
 use crate::error::EdgeError;
 use crate::metrics::CacheResult;
-use crate::origin::Pool;
 use crate::state::{Generation, Shared};
 
 /// Request fields that are the client's own business, not the fill's: a fill
@@ -164,48 +165,57 @@ pub(super) async fn invalidate_after_unsafe(
     }
 }
 
-/// Everything the cache phase needs; owned so background revalidation can
-/// take it along.
-#[derive(Clone)]
-pub(super) struct CachePhase {
-    pub shared: Arc<Shared>,
-    pub generation: Arc<Generation>,
-    pub pool: Arc<Pool>,
-    pub fallback: Option<String>,
-    pub conn: ConnInfo,
-    pub host: Arc<str>,
-    /// Index of the route in the generation's config.
-    pub route_index: usize,
-    pub variant: Option<String>,
-    pub ttl_override: Option<u32>,
+/// The cache phase of one exchange: the exchange (routed, its pool chosen)
+/// and what only this phase adds to it.
+pub(super) struct CachePhase<'x> {
+    x: &'x mut Exchange,
+    /// What the key holds besides the URL and the `Vary`'d fields
+    /// ([`super::key_variant`]).
+    variant: Option<String>,
+    /// A plugin's TTL, seconds, over the route's `force_ttl`.
+    ttl_override: Option<u32>,
 }
 
 /// A response being answered, with its `Cache-Status` member.
 struct Answer {
     resp: Response<Body>,
     status: CacheStatus,
-    log: &'static str,
+    /// What the access log says.
+    outcome: CacheOutcome,
 }
 
-impl CachePhase {
-    fn route(&self) -> &RouteConfig {
-        &self.generation.config.routes[self.route_index]
+impl<'x> CachePhase<'x> {
+    /// The cache phase of `x`, keyed with `variant`.
+    pub(super) fn new(
+        x: &'x mut Exchange,
+        variant: Option<String>,
+        ttl_override: Option<u32>,
+    ) -> CachePhase<'x> {
+        CachePhase {
+            x,
+            variant,
+            ttl_override,
+        }
+    }
+
+    fn generation(&self) -> &Generation {
+        &self.x.generation
     }
 
     fn route_cache(&self) -> &RouteCache {
-        &self.route().cache
+        &self.x.route().cache
     }
 
     fn cache(&self) -> &Cache {
-        &self.shared.cache
+        &self.x.shared.cache
     }
 
     fn node(&self) -> &str {
-        &self.generation.config.node.name
+        &self.generation().config.node.name
     }
 
     fn rules(&self) -> StoreRules {
-        let c = &self.generation.config.cache;
+        let c = &self.generation().config.cache;
         StoreRules {
             allow_set_cookie: self.route_cache().allow_set_cookie,
             cache_statuses: self.route_cache().statuses.clone(),
@@ -221,8 +231,8 @@ impl CachePhase {
 
     fn key(&self, parts: &http::request::Parts) -> CacheKey {
         CacheKey::new(
-            self.conn.scheme,
-            &self.host,
+            self.x.conn.scheme,
+            &self.x.target.authority,
             parts.uri.path(),
             parts.uri.query(),
             self.route_cache().query,
@@ -231,48 +241,32 @@ impl CachePhase {
     }
 
     /// Sends a request to the pool (balancing, retries, fallback).
-    async fn fetch(
-        &self,
-        upstream: Request<Body>,
-        ctx: &mut RequestCtx,
-    ) -> Result<Response<Body>, EdgeError> {
-        forward(
-            &self.generation,
-            &self.pool,
-            self.fallback.as_deref(),
-            upstream,
-            &self.host,
-            self.conn.peer.ip(),
-            &self.shared.metrics,
-            ctx,
-        )
-        .await
+    async fn fetch(&mut self, upstream: Request<Body>) -> Result<Response<Body>, EdgeError> {
+        self.x.forward(upstream).await
     }
 
     /// How long a request waits on another's fill of its key (the pool's
     /// `coalesce_timeout`).
-    fn coalesce_timeout(&self) -> Duration {
-        self.pool.config().coalesce_timeout
+    fn coalesce_timeout(&self) -> Result<Duration, EdgeError> {
+        Ok(self.x.pool()?.config().coalesce_timeout)
     }
 
     fn new_status(&self) -> CacheStatus {
         CacheStatus {
-            cache: self.generation.node.clone(),
+            cache: self.generation().node.clone(),
             ..Default::default()
         }
     }
 
     fn count(&self, result: CacheResult) {
-        self.shared
-            .metrics
-            .record_cache(&self.generation.route_cache[self.route_index], result);
+        let counters = &self.generation().route_cache[self.x.route];
+        self.x.shared.metrics.record_cache(counters, result);
     }
 
-    /// Runs the cache phase for one request.
+    /// Runs the cache phase for one request; the exchange learns its outcome.
     pub(super) async fn serve(
-        self,
+        mut self,
         parts: http::request::Parts,
-        ctx: &mut RequestCtx,
     ) -> Result<Response<Body>, EdgeError> {
         let key = self.key(&parts);
         let asks = ClientAsks::of(&parts.headers);
@@ -285,7 +279,7 @@ impl CachePhase {
         let now = SystemTime::now();
         let answer = match stored {
             Some(entry) => {
-                self.with_entry(&parts, &asks, &key, full_key.clone(), entry, now, ctx)
+                self.with_entry(&parts, &asks, &key, full_key.clone(), entry, now)
                     .await?
             }
             None if asks.directives.only_if_cached => self.only_if_cached_miss(),
@@ -297,20 +291,19 @@ impl CachePhase {
                 } else {
                     Fwd::UriMiss
                 };
-                Box::pin(self.fill(&parts, &key, full_key.clone(), fwd, request_no_store, ctx))
-                    .await?
+                Box::pin(self.fill(&parts, &key, full_key.clone(), fwd, request_no_store)).await?
             }
         };
         let Answer {
             mut resp,
             mut status,
-            log,
+            outcome,
         } = answer;
-        if self.generation.config.cache.debug_key {
+        if self.generation().config.cache.debug_key {
             status.key = Some(full_key.replace('\u{1f}', " "));
         }
         status::append(resp.headers_mut(), &status);
-        ctx.cache = log;
+        self.x.log.cache = outcome;
         Ok(resp)
     }
 
@@ -329,22 +322,20 @@ impl CachePhase {
         Answer {
             resp,
             status,
-            log: "MISS",
+            outcome: CacheOutcome::Miss,
         }
     }
 
     /// A stored entry exists: serve it, or revalidate it, as RFC 9111 and the
     /// request's directives decide.
-    #[expect(clippy::too_many_arguments, reason = "one lookup's whole context")]
     async fn with_entry(
-        &self,
+        &mut self,
         parts: &http::request::Parts,
         asks: &ClientAsks,
         key: &CacheKey,
         full_key: Arc<str>,
         entry: Arc<Entry>,
         now: SystemTime,
-        ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
         let age = entry.age(now);
         let decision = if entry.purged {
@@ -366,7 +357,11 @@ impl CachePhase {
                 Ok(Answer {
                     resp: self.respond_with(&entry, parts, asks, age),
                     status,
-                    log: if fresh { "HIT" } else { "STALE" },
+                    outcome: if fresh {
+                        CacheOutcome::Hit
+                    } else {
+                        CacheOutcome::Stale
+                    },
                 })
             }
             RequestDecision::ServeStaleWhileRevalidate => {
@@ -379,7 +374,7 @@ impl CachePhase {
                 Ok(Answer {
                     resp: self.respond_with(&entry, parts, asks, age),
                     status,
-                    log: "STALE",
+                    outcome: CacheOutcome::Stale,
                 })
             }
             RequestDecision::Revalidate | RequestDecision::Miss
@@ -398,10 +393,10 @@ impl CachePhase {
                 } else {
                     Fwd::Stale
                 };
-                Box::pin(self.revalidate(parts, key, full_key, entry, fwd, ctx)).await
+                Box::pin(self.revalidate(parts, key, full_key, entry, fwd)).await
             }
             RequestDecision::Miss => {
-                Box::pin(self.fill(parts, key, full_key, Fwd::Request, true, ctx)).await
+                Box::pin(self.fill(parts, key, full_key, Fwd::Request, true)).await
             }
         }
     }
@@ -459,7 +454,7 @@ impl CachePhase {
                 }
             }
         });
-        let node = &self.generation.node;
+        let node = &self.generation().node;
         let (status, mut headers, body) = match answer {
             Some((status, headers, body)) => (status, client_fields(headers, node), body),
             // The whole stored response: its prepared header block (made for
@@ -501,7 +496,7 @@ impl CachePhase {
             }
         }
         let head = copy_head(parts, Method::GET, headers);
-        to_upstream(head, empty(), self.conn, &self.generation)
+        self.x.to_upstream(head, empty())
     }
 }
 

@@ -54,7 +54,7 @@ pub const OVERRIDE_HEADERS: [HeaderName; 12] = [
 pub const MAX_RESTARTS: usize = 4;
 
 /// The request's host as the phases use it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Target {
     /// Lower case, without port: what routes match and plugins see.
     pub host: Arc<str>,

@@ -15,7 +15,7 @@ use http::Method;
 use http::header;
 
 use super::{ConnInfo, cached, check_limits, check_loop, ingress};
-use crate::access_log::{self, AccessRecord};
+use crate::access_log::{self, AccessRecord, CacheOutcome};
 use crate::cache::status::{CACHE_STATUS, CacheStatus};
 use crate::cache::{Entry, Wire, push_field};
 use crate::state::{Generation, Shared};
@@ -128,7 +128,7 @@ impl PlainHit {
                 method: Method::GET,
                 status: status.as_u16(),
                 client: self.client.to_string(),
-                cache: "HIT",
+                cache: CacheOutcome::Hit,
                 origin: "-".into(),
                 start: self.start,
             };

@@ -1,6 +1,6 @@
 //! The HTTP/1 front of a connection. It reads request heads itself and
 //! writes plain cache hits (a stored response sent as it is, see
-//! [`crate::pipeline::PlainHit`]) straight to the socket: no hyper
+//! [`super::DirectResponse`]) straight to the socket: no hyper
 //! dispatcher, no response map, one write of the prepared head and the
 //! stored body. Every other request without a body is served by hyper alone
 //! (the head is handed to a one-request hyper connection, which then reads
@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, Interval};
 
 use super::idle::{Activity, IdleIo};
-use super::{Handler, ListenerCtx};
+use super::{DirectResponse, Handler, ListenerCtx};
 use crate::config::Limits;
 
 /// Heads with more fields go to hyper (whose own limit is 100).

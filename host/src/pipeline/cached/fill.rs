@@ -9,157 +9,160 @@ use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
 use super::{Answer, CachePhase, ClientAsks, copy_head};
+use crate::access_log::CacheOutcome;
 use crate::body::{Body, content_length, empty};
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, NotStorable, Storability, Vary};
 use crate::cache::range::{self, RangeRequest};
 use crate::cache::status::Fwd;
 use crate::cache::{
-    Admit, CacheKey, Entry, FillOutcome, Join, PassScope, detached_fields, strip_surrogate,
+    Admit, CacheKey, Entry, FillOutcome, Join, LeaderGuard, PassScope, detached_fields,
+    strip_surrogate,
 };
 use crate::error::EdgeError;
 use crate::forwarding;
 use crate::metrics::CacheResult;
-use crate::pipeline::{RequestCtx, from_upstream, to_upstream};
 
-impl CachePhase {
+impl CachePhase<'_> {
     /// A miss: fetch once for all concurrent requests of this key, store what
     /// may be stored, and answer.
     pub(super) async fn fill(
-        &self,
+        &mut self,
         parts: &http::request::Parts,
         key: &CacheKey,
         full_key: Arc<str>,
         fwd: Fwd,
         no_store: bool,
-        ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
         let credentialed = policy::carries_credentials(&parts.headers);
         for _attempt in 0..3 {
             if no_store || self.cache().is_pass(&key.primary, credentialed) {
                 self.count(CacheResult::Miss);
-                return self.fetch_uncoalesced(parts, fwd, ctx).await;
+                return self.fetch_uncoalesced(parts, fwd).await;
             }
-            match self.cache().join(&full_key) {
-                Join::Leader(guard) => {
-                    let upstream = self.fill_request(parts, None);
-                    let request_time = SystemTime::now();
-                    let resp = self.fetch(upstream, ctx).await?;
-                    self.count(CacheResult::Miss);
-                    let origin_status = resp.status().as_u16();
-                    return match self.store(parts, key, resp, request_time).await? {
-                        Stored::Yes(entry, admit) => {
-                            guard.finish(FillOutcome::Stored(entry.clone()));
-                            let mut status = self.new_status();
-                            status.fwd = Some(fwd);
-                            status.fwd_status = Some(origin_status);
-                            status.set_admit(admit);
-                            status.ttl = Some(entry.ttl(SystemTime::now()));
-                            Ok(Answer {
-                                resp: self.respond_from(&entry, parts, SystemTime::now()),
-                                status,
-                                log: "MISS",
-                            })
-                        }
-                        Stored::No(resp, why) => {
-                            let (outcome, pass) =
-                                after_not_stored(why, resp.status(), credentialed);
-                            if let Some(scope) = pass {
-                                self.cache().mark_pass(&key.primary, scope);
-                            }
-                            guard.finish(outcome);
-                            let mut status = self.new_status();
-                            status.fwd = Some(fwd);
-                            status.fwd_status = Some(origin_status);
-                            status.detail = Some(why.to_string());
-                            Ok(Answer {
-                                resp: self.for_client(resp, parts),
-                                status,
-                                log: "MISS",
-                            })
-                        }
-                    };
+            let rx = match self.cache().join(&full_key) {
+                Join::Leader(guard) => return self.lead_fill(parts, key, guard, fwd).await,
+                Join::Waiter(rx) => rx,
+            };
+            match coalesce_wait(rx, self.coalesce_timeout()?).await {
+                Some(FillOutcome::Stored(entry)) => {
+                    return self.follow_fill(parts, key, entry, fwd).await;
                 }
-                Join::Waiter(rx) => match coalesce_wait(rx, self.coalesce_timeout()).await {
-                    Some(FillOutcome::Stored(entry)) => {
-                        // The leader's response may vary on fields this request differs in.
-                        if key.full(&entry.vary, &parts.headers) != entry.full_key {
-                            let full = key.full(&entry.vary, &parts.headers);
-                            if let Some(e) = self.cache().get(&full) {
-                                return Box::pin(self.with_entry(
-                                    parts,
-                                    &ClientAsks::of(&parts.headers),
-                                    key,
-                                    full,
-                                    e,
-                                    SystemTime::now(),
-                                    ctx,
-                                ))
-                                .await;
-                            }
-                            return Box::pin(self.fill(
-                                parts,
-                                key,
-                                full,
-                                Fwd::VaryMiss,
-                                false,
-                                ctx,
-                            ))
-                            .await;
-                        }
-                        self.count(CacheResult::Coalesced);
-                        let mut status = self.new_status();
-                        status.fwd = Some(fwd);
-                        status.collapsed = true;
-                        status.fwd_status = Some(entry.status.as_u16());
-                        status.ttl = Some(entry.ttl(SystemTime::now()));
-                        return Ok(Answer {
-                            resp: self.respond_from(&entry, parts, SystemTime::now()),
-                            status,
-                            log: "COLLAPSED",
-                        });
-                    }
-                    Some(FillOutcome::Uncacheable) => {
-                        self.count(CacheResult::Miss);
-                        return self.fetch_uncoalesced(parts, fwd, ctx).await;
-                    }
-                    // Nothing to share yet: try again (one of the
-                    // waiters leads the next fill).
-                    Some(FillOutcome::LeaderOnly | FillOutcome::Failed) => continue,
-                    // The fill is slow or stuck on its origin: this request
-                    // fetches for itself (not stored; the fill may still be).
-                    None => {
-                        self.count(CacheResult::Miss);
-                        let mut answer = self.fetch_uncoalesced(parts, fwd, ctx).await?;
-                        answer.status.detail = Some("coalesce-timeout".into());
-                        return Ok(answer);
-                    }
-                },
+                Some(FillOutcome::Uncacheable) => {
+                    self.count(CacheResult::Miss);
+                    return self.fetch_uncoalesced(parts, fwd).await;
+                }
+                // Nothing to share yet: try again (one of the
+                // waiters leads the next fill).
+                Some(FillOutcome::LeaderOnly | FillOutcome::Failed) => continue,
+                // The fill is slow or stuck on its origin: this request
+                // fetches for itself (not stored; the fill may still be).
+                None => {
+                    self.count(CacheResult::Miss);
+                    let mut answer = self.fetch_uncoalesced(parts, fwd).await?;
+                    answer.status.detail = Some("coalesce-timeout".into());
+                    return Ok(answer);
+                }
             }
         }
         self.count(CacheResult::Miss);
-        self.fetch_uncoalesced(parts, fwd, ctx).await
+        self.fetch_uncoalesced(parts, fwd).await
+    }
+
+    /// The leader of a fill: fetch, store if allowed, tell the waiters (and
+    /// leave a hit-for-pass where no request may store the response).
+    async fn lead_fill(
+        &mut self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        guard: LeaderGuard,
+        fwd: Fwd,
+    ) -> Result<Answer, EdgeError> {
+        let upstream = self.fill_request(parts, None);
+        let request_time = SystemTime::now();
+        let resp = self.fetch(upstream).await?;
+        self.count(CacheResult::Miss);
+        let mut status = self.new_status();
+        status.fwd = Some(fwd);
+        status.fwd_status = Some(resp.status().as_u16());
+        match self.store(parts, key, resp, request_time).await? {
+            Stored::Yes(entry, admit) => {
+                guard.finish(FillOutcome::Stored(entry.clone()));
+                status.set_admit(admit);
+                status.ttl = Some(entry.ttl(SystemTime::now()));
+                Ok(Answer {
+                    resp: self.respond_from(&entry, parts, SystemTime::now()),
+                    status,
+                    outcome: CacheOutcome::Miss,
+                })
+            }
+            Stored::No(resp, why) => {
+                let credentialed = policy::carries_credentials(&parts.headers);
+                let (outcome, pass) = after_not_stored(why, resp.status(), credentialed);
+                if let Some(scope) = pass {
+                    self.cache().mark_pass(&key.primary, scope);
+                }
+                guard.finish(outcome);
+                status.detail = Some(why.to_string());
+                Ok(Answer {
+                    resp: self.for_client(resp, parts),
+                    status,
+                    outcome: CacheOutcome::Miss,
+                })
+            }
+        }
+    }
+
+    /// A waiter whose leader stored `entry`: served from it, unless the
+    /// entry varies on fields this request differs in (then that variant is
+    /// looked up, or filled).
+    async fn follow_fill(
+        &mut self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        entry: Arc<Entry>,
+        fwd: Fwd,
+    ) -> Result<Answer, EdgeError> {
+        let full = key.full(&entry.vary, &parts.headers);
+        if full != entry.full_key {
+            if let Some(e) = self.cache().get(&full) {
+                let asks = ClientAsks::of(&parts.headers);
+                let now = SystemTime::now();
+                return Box::pin(self.with_entry(parts, &asks, key, full, e, now)).await;
+            }
+            return Box::pin(self.fill(parts, key, full, Fwd::VaryMiss, false)).await;
+        }
+        self.count(CacheResult::Coalesced);
+        let mut status = self.new_status();
+        status.fwd = Some(fwd);
+        status.collapsed = true;
+        status.fwd_status = Some(entry.status.as_u16());
+        status.ttl = Some(entry.ttl(SystemTime::now()));
+        Ok(Answer {
+            resp: self.respond_from(&entry, parts, SystemTime::now()),
+            status,
+            outcome: CacheOutcome::Collapsed,
+        })
     }
 
     /// Fetches for this request alone, without storing.
     pub(super) async fn fetch_uncoalesced(
-        &self,
+        &mut self,
         parts: &http::request::Parts,
         fwd: Fwd,
-        ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
         let head = copy_head(parts, parts.method.clone(), parts.headers.clone());
-        let upstream = to_upstream(head, empty(), self.conn, &self.generation);
-        let resp = self.fetch(upstream, ctx).await?;
+        let upstream = self.x.to_upstream(head, empty());
+        let resp = self.fetch(upstream).await?;
         let mut status = self.new_status();
         status.fwd = Some(fwd);
         status.fwd_status = Some(resp.status().as_u16());
-        let mut resp = from_upstream(resp, &self.generation);
+        let mut resp = self.x.client_response(resp);
         strip_surrogate(resp.headers_mut());
         Ok(Answer {
             resp,
             status,
-            log: "MISS",
+            outcome: CacheOutcome::Miss,
         })
     }
 
@@ -239,7 +242,7 @@ impl CachePhase {
             Vary::Fields(f) => Arc::from(f),
             Vary::Star => return not_stored(head, body, NotStorable::VaryStar),
         };
-        let max = self.generation.config.cache.max_object_bytes;
+        let max = self.generation().config.cache.max_object_bytes;
         let declared = content_length(&head.headers);
         if declared.is_some_and(|n| n > max) {
             return not_stored(head, body, NotStorable::TooLarge);
@@ -256,7 +259,7 @@ impl CachePhase {
                 };
                 return Err(EdgeError::Origin {
                     kind,
-                    pool: self.pool.name().to_string(),
+                    pool: self.x.pool()?.name().to_string(),
                     backend: "-".into(),
                     message: format!("reading the response body: {e}"),
                 });

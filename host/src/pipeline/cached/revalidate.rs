@@ -8,48 +8,72 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::fill::{Stored, after_not_stored};
 use super::{Answer, CachePhase, copy_head};
+use crate::access_log::CacheOutcome;
 use crate::cache::coalesce_wait;
 use crate::cache::policy::{self, Storability};
 use crate::cache::status::{CacheStatus, Fwd};
-use crate::cache::{CacheKey, Entry, FillOutcome, Join, detached_fields};
+use crate::cache::{CacheKey, Entry, FillOutcome, Join, LeaderGuard, detached_fields};
 use crate::error::EdgeError;
 use crate::metrics::CacheResult;
-use crate::pipeline::RequestCtx;
 
-impl CachePhase {
+/// How a revalidation joined the others of its key.
+enum Joined {
+    /// This request revalidates, for all of them.
+    Lead(LeaderGuard),
+    /// Another's revalidation (or its failure) answered this request.
+    Answered(Answer),
+}
+
+impl CachePhase<'_> {
     /// A stale (or soft-purged) entry: ask the origin with validators; a 304
     /// refreshes it, a new response replaces it, an error may serve it stale.
     pub(super) async fn revalidate(
-        &self,
+        &mut self,
         parts: &http::request::Parts,
         key: &CacheKey,
         full_key: Arc<str>,
         entry: Arc<Entry>,
         fwd: Fwd,
-        ctx: &mut RequestCtx,
     ) -> Result<Answer, EdgeError> {
         self.count(CacheResult::Revalidate);
-        let credentialed = policy::carries_credentials(&parts.headers);
+        match self
+            .join_revalidation(parts, &full_key, &entry, fwd)
+            .await?
+        {
+            Joined::Lead(guard) => self.lead_revalidation(parts, key, &entry, guard, fwd).await,
+            Joined::Answered(answer) => Ok(answer),
+        }
+    }
+
+    /// Joins the revalidations of `full_key`: leads one, or waits on the
+    /// leader's and is answered by it.
+    async fn join_revalidation(
+        &mut self,
+        parts: &http::request::Parts,
+        full_key: &str,
+        entry: &Entry,
+        fwd: Fwd,
+    ) -> Result<Joined, EdgeError> {
         let mut attempts = 0;
-        let guard = loop {
-            let rx = match self.cache().join(&full_key) {
-                Join::Leader(g) => break g,
+        loop {
+            let rx = match self.cache().join(full_key) {
+                Join::Leader(g) => return Ok(Joined::Lead(g)),
                 Join::Waiter(rx) => rx,
             };
             // `None`: the leader is slow or stuck on its origin; like a
             // failure, stale-if-error may answer, else this request fetches.
-            let outcome = coalesce_wait(rx, self.coalesce_timeout()).await;
+            let outcome = coalesce_wait(rx, self.coalesce_timeout()?).await;
             if let Some(FillOutcome::Stored(fresh)) = outcome {
                 self.count(CacheResult::Coalesced);
                 let mut status = self.new_status();
                 status.fwd = Some(fwd);
                 status.collapsed = true;
                 status.ttl = Some(fresh.ttl(SystemTime::now()));
-                return Ok(Answer {
+                return Ok(Joined::Answered(Answer {
                     resp: self.respond_from(&fresh, parts, SystemTime::now()),
                     status,
-                    log: "REVALIDATED",
-                });
+                    outcome: CacheOutcome::Revalidated,
+                }));
             }
             // The leader's answer was for its own request alone: one of
             // the waiters asks again for the others.
@@ -71,68 +95,36 @@ impl CachePhase {
                 let mut status = self.new_status();
                 status.fwd = Some(fwd);
                 status.collapsed = true;
-                return Ok(self.stale_on_error(&entry, parts, now, status));
+                return Ok(Joined::Answered(
+                    self.stale_on_error(entry, parts, now, status),
+                ));
             }
-            let mut answer = self.fetch_uncoalesced(parts, fwd, ctx).await?;
+            let mut answer = self.fetch_uncoalesced(parts, fwd).await?;
             if outcome.is_none() {
                 answer.status.detail = Some("coalesce-timeout".into());
             }
-            return Ok(answer);
-        };
+            return Ok(Joined::Answered(answer));
+        }
+    }
+
+    /// The leader of a revalidation: asks the origin with the entry's
+    /// validators and tells the waiters what came of it.
+    async fn lead_revalidation(
+        &mut self,
+        parts: &http::request::Parts,
+        key: &CacheKey,
+        entry: &Entry,
+        guard: LeaderGuard,
+        fwd: Fwd,
+    ) -> Result<Answer, EdgeError> {
         let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
         let request_time = SystemTime::now();
-        let result = self.fetch(upstream, ctx).await;
+        let result = self.fetch(upstream).await;
         let now = SystemTime::now();
         let mut status = self.new_status();
         status.fwd = Some(fwd);
-        match result {
-            Ok(resp) => {
-                status.fwd_status = Some(resp.status().as_u16());
-                if resp.status() == StatusCode::NOT_MODIFIED {
-                    let refreshed = self.refresh(key, &entry, resp.headers(), parts, now).await;
-                    guard.finish(FillOutcome::Stored(refreshed.clone()));
-                    status.stored = true;
-                    status.ttl = Some(refreshed.ttl(now));
-                    return Ok(Answer {
-                        resp: self.respond_from(&refreshed, parts, now),
-                        status,
-                        log: "REVALIDATED",
-                    });
-                }
-                if resp.status().is_server_error()
-                    && policy::may_serve_stale_on_error(
-                        &entry.freshness,
-                        entry.age(now),
-                        &parts.headers,
-                    )
-                {
-                    drop(guard);
-                    return Ok(self.stale_on_error(&entry, parts, now, status));
-                }
-                match self.store(parts, key, resp, request_time).await? {
-                    Stored::Yes(e, admit) => {
-                        guard.finish(FillOutcome::Stored(e.clone()));
-                        status.set_admit(admit);
-                        status.ttl = Some(e.ttl(now));
-                        Ok(Answer {
-                            resp: self.respond_from(&e, parts, now),
-                            status,
-                            log: "MISS",
-                        })
-                    }
-                    Stored::No(resp, why) => {
-                        // A revalidation leaves no hit-for-pass (the stale
-                        // entry stays); its waiters learn whether to try again.
-                        guard.finish(after_not_stored(why, resp.status(), credentialed).0);
-                        status.detail = Some(why.to_string());
-                        Ok(Answer {
-                            resp: self.for_client(resp, parts),
-                            status,
-                            log: "MISS",
-                        })
-                    }
-                }
-            }
+        let resp = match result {
+            Ok(resp) => resp,
             Err(e) => {
                 drop(guard);
                 let all_down = matches!(e, EdgeError::Unavailable { .. });
@@ -143,9 +135,51 @@ impl CachePhase {
                 ) || (all_down && !entry.freshness.must_revalidate);
                 if allowed {
                     status.fwd_status = Some(e.status().as_u16());
-                    return Ok(self.stale_on_error(&entry, parts, now, status));
+                    return Ok(self.stale_on_error(entry, parts, now, status));
                 }
-                Err(e)
+                return Err(e);
+            }
+        };
+        status.fwd_status = Some(resp.status().as_u16());
+        if resp.status() == StatusCode::NOT_MODIFIED {
+            let refreshed = self.refresh(key, entry, resp.headers(), parts, now).await;
+            guard.finish(FillOutcome::Stored(refreshed.clone()));
+            status.stored = true;
+            status.ttl = Some(refreshed.ttl(now));
+            return Ok(Answer {
+                resp: self.respond_from(&refreshed, parts, now),
+                status,
+                outcome: CacheOutcome::Revalidated,
+            });
+        }
+        if resp.status().is_server_error()
+            && policy::may_serve_stale_on_error(&entry.freshness, entry.age(now), &parts.headers)
+        {
+            drop(guard);
+            return Ok(self.stale_on_error(entry, parts, now, status));
+        }
+        match self.store(parts, key, resp, request_time).await? {
+            Stored::Yes(e, admit) => {
+                guard.finish(FillOutcome::Stored(e.clone()));
+                status.set_admit(admit);
+                status.ttl = Some(e.ttl(now));
+                Ok(Answer {
+                    resp: self.respond_from(&e, parts, now),
+                    status,
+                    outcome: CacheOutcome::Miss,
+                })
+            }
+            Stored::No(resp, why) => {
+                // A revalidation leaves no hit-for-pass (the stale entry
+                // stays); its waiters learn whether to try again.
+                let credentialed = policy::carries_credentials(&parts.headers);
+                guard.finish(after_not_stored(why, resp.status(), credentialed).0);
+                status.detail = Some(why.to_string());
+                Ok(Answer {
+                    resp: self.for_client(resp, parts),
+                    status,
+                    outcome: CacheOutcome::Miss,
+                })
             }
         }
     }
@@ -164,7 +198,7 @@ impl CachePhase {
         Answer {
             resp: self.respond_from(entry, parts, now),
             status,
-            log: "STALE",
+            outcome: CacheOutcome::Stale,
         }
     }
 
@@ -225,14 +259,15 @@ impl CachePhase {
         let Join::Leader(guard) = self.cache().join(&full_key) else {
             return;
         };
-        let phase = self.clone();
         let key = key.clone();
         let upstream = self.fill_request(parts, Some(policy::revalidation_headers(&entry.headers)));
         let p = copy_head(parts, Method::GET, parts.headers.clone());
+        let mut x = self.x.background(p.uri.path_and_query().cloned());
+        let (variant, ttl_override) = (self.variant.clone(), self.ttl_override);
         tokio::spawn(async move {
             let now = SystemTime::now();
-            let mut ctx = RequestCtx::background(Method::GET, p.uri.path_and_query().cloned());
-            let Ok(resp) = phase.fetch(upstream, &mut ctx).await else {
+            let mut phase = CachePhase::new(&mut x, variant, ttl_override);
+            let Ok(resp) = phase.fetch(upstream).await else {
                 return;
             };
             phase.count(CacheResult::Revalidate);
