@@ -5,7 +5,7 @@
 
 #![warn(missing_docs)]
 
-pub mod access_log;
+pub(crate) mod access_log;
 pub mod admin;
 pub mod body;
 pub mod cache;
@@ -13,18 +13,18 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo_origin;
-pub mod error;
+pub(crate) mod error;
 pub mod fleet;
-pub mod forwarding;
-pub mod logging;
-pub mod metrics;
+pub(crate) mod forwarding;
+pub(crate) mod logging;
+pub(crate) mod metrics;
 pub mod node;
 pub mod normalize;
-pub mod origin;
-pub mod pem;
-pub mod pipeline;
+pub(crate) mod origin;
+pub(crate) mod pem;
+pub(crate) mod pipeline;
 pub mod plugin;
-pub mod server;
-pub mod state;
-pub mod tls;
+pub(crate) mod server;
+pub(crate) mod state;
+pub(crate) mod tls;
 pub mod token;

@@ -26,13 +26,11 @@ mod report;
 pub mod retry;
 pub mod ring;
 
-pub use crate::pem::load_ca_file;
 pub use backend::Backend;
 pub use balance::Affinity;
-pub use connector::ConnTag;
-pub use forward::{Forwarded, forward};
-pub use guard::{BodyTimeout, TotalTimeout};
-pub use pool::{Pool, PoolStats};
+pub use forward::forward;
+pub use guard::BodyTimeout;
+pub use pool::Pool;
 pub use report::{encode_metrics, status_json};
 
 use std::collections::HashMap;

@@ -10,8 +10,6 @@ mod ingress;
 mod plain;
 mod upstream;
 
-pub use ingress::{MAX_RESTARTS, OVERRIDE_HEADERS};
-
 pub use plain::{PlainHit, plain_hit};
 
 use std::net::SocketAddr;

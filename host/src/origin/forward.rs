@@ -20,12 +20,8 @@ use crate::error::{EdgeError, OriginFailure};
 pub struct Forwarded {
     /// The response; its body streams from the origin.
     pub response: Response<Body>,
-    /// The pool that answered (the route's, a fallback).
-    pub pool: Arc<Pool>,
     /// The backend that answered.
     pub backend: Arc<Backend>,
-    /// Attempts made, the first included.
-    pub attempts: u32,
 }
 
 /// Most pools followed through `fallback` links.
@@ -148,12 +144,7 @@ pub async fn forward(
         .ok_or_else(|| EdgeError::Internal("request parts used up".into()))?;
         let req = Request::from_parts(this_parts, replay.body());
         let outcome = match target.send(&backend, req, deadline).await {
-            Ok(response) => Ok(Forwarded {
-                response,
-                pool: target,
-                backend,
-                attempts: attempt,
-            }),
+            Ok(response) => Ok(Forwarded { response, backend }),
             Err(e) => Err(e),
         };
         match outcome {
