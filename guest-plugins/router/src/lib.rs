@@ -218,65 +218,92 @@ fn name_value(spec: &str, lower_name: bool) -> (String, Option<String>) {
 }
 
 fn compile(raw: RawRule) -> Result<Rule, String> {
-    let mut conds = Vec::new();
-    if let Some(p) = &raw.path_prefix {
-        conds.push(Cond::PathPrefix(p.clone()));
-    }
     let regex = match &raw.path_regex {
         Some(r) => Some(Rc::new(
             PathRegex::new(r).map_err(|e| format!("path_regex: {e}"))?,
         )),
         None => None,
     };
-    if let Some(re) = &regex {
+    let conds = conditions(&raw, regex.as_ref())?;
+    let rewrite = rewrite(&raw, regex)?;
+    let redirect = redirect(&raw, rewrite.is_some())?;
+    Ok(Rule {
+        conds,
+        pool: raw.pool,
+        rewrite,
+        redirect,
+    })
+}
+
+/// What a request must match for the rule to apply.
+fn conditions(raw: &RawRule, regex: Option<&Rc<PathRegex>>) -> Result<Vec<Cond>, String> {
+    let mut conds = Vec::new();
+    if let Some(p) = &raw.path_prefix {
+        conds.push(Cond::PathPrefix(p.clone()));
+    }
+    if let Some(re) = regex {
         conds.push(Cond::PathRegex(re.clone()));
     }
-    if let Some(h) = raw.host {
-        conds.push(Cond::Host(h));
+    if let Some(h) = &raw.host {
+        conds.push(Cond::Host(h.clone()));
     }
-    if let Some(m) = raw.method {
-        conds.push(Cond::Method(m));
+    if let Some(m) = &raw.method {
+        conds.push(Cond::Method(m.clone()));
     }
-    if let Some(h) = raw.header {
-        let (n, v) = name_value(&h, true);
+    if let Some(h) = &raw.header {
+        let (n, v) = name_value(h, true);
         conds.push(Cond::Header(n, v));
     }
-    if let Some(c) = raw.cookie {
-        let (n, v) = name_value(&c, false);
+    if let Some(c) = &raw.cookie {
+        let (n, v) = name_value(c, false);
         conds.push(Cond::Cookie(n, v));
     }
-    if let Some(r) = raw.region {
-        conds.push(Cond::Region(r));
+    if let Some(r) = &raw.region {
+        conds.push(Cond::Region(r.clone()));
     }
-    match (raw.split, raw.split_key) {
+    match (raw.split, &raw.split_key) {
         (Some(p), _) if p > 100 => return Err(format!("split = {p}: must be 0..=100")),
         (Some(p), key) => conds.push(Cond::Split {
             percent: u64::from(p),
-            key: key
-                .unwrap_or_else(|| "x-user-id".to_owned())
-                .to_ascii_lowercase(),
+            key: key.as_deref().unwrap_or("x-user-id").to_ascii_lowercase(),
         }),
         (None, Some(_)) => return Err("split_key without split".to_owned()),
         (None, None) => {}
     }
+    Ok(conds)
+}
 
-    let rewrite = match (raw.rewrite_prefix, raw.rewrite) {
+/// The rule's path rewrite, if any.
+fn rewrite(raw: &RawRule, regex: Option<Rc<PathRegex>>) -> Result<Option<Rewrite>, String> {
+    Ok(match (&raw.rewrite_prefix, &raw.rewrite) {
         (Some(_), Some(_)) => return Err("rewrite_prefix and rewrite are exclusive".to_owned()),
         (Some(to), None) => {
-            let from = raw.path_prefix.ok_or("rewrite_prefix needs path_prefix")?;
-            Some(Rewrite::Prefix { from, to })
+            let from = raw
+                .path_prefix
+                .clone()
+                .ok_or("rewrite_prefix needs path_prefix")?;
+            Some(Rewrite::Prefix {
+                from,
+                to: to.clone(),
+            })
         }
         (None, Some(template)) => Some(match regex {
-            Some(re) => Rewrite::Regex { re, template },
-            None if template.starts_with('/') => Rewrite::Literal(template),
+            Some(re) => Rewrite::Regex {
+                re,
+                template: template.clone(),
+            },
+            None if template.starts_with('/') => Rewrite::Literal(template.clone()),
             None => return Err("rewrite without path_regex must start with '/'".to_owned()),
         }),
         (None, None) => None,
-    };
+    })
+}
 
-    let redirect = match raw.redirect {
+/// The rule's redirect, if any (a redirect rule neither routes nor rewrites).
+fn redirect(raw: &RawRule, rewrites: bool) -> Result<Option<Redirect>, String> {
+    match &raw.redirect {
         Some(target) => {
-            if raw.pool.is_some() || rewrite.is_some() {
+            if raw.pool.is_some() || rewrites {
                 return Err("a redirect rule cannot also set pool or a rewrite".to_owned());
             }
             let status = raw.status.unwrap_or(302);
@@ -285,24 +312,17 @@ fn compile(raw: RawRule) -> Result<Rule, String> {
                     "status = {status}: must be 301, 302, 303, 307 or 308"
                 ));
             }
-            Some(Redirect {
-                target,
+            Ok(Some(Redirect {
+                target: target.clone(),
                 status,
                 append_path: raw.append_path.unwrap_or(false),
-            })
+            }))
         }
         None if raw.status.is_some() || raw.append_path.is_some() => {
-            return Err("status and append_path need redirect".to_owned());
+            Err("status and append_path need redirect".to_owned())
         }
-        None => None,
-    };
-
-    Ok(Rule {
-        conds,
-        pool: raw.pool,
-        rewrite,
-        redirect,
-    })
+        None => Ok(None),
+    }
 }
 
 /// FNV-1a, 64 bits: a stable hash for traffic splits.

@@ -1,5 +1,10 @@
 //! End-to-end tests of the demo origin over real sockets with hyper's client.
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a scenario reads best top to bottom; the limit is for product code"
+)]
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;

@@ -8,6 +8,11 @@
 //! them may change process-wide state (environment variables, the current
 //! directory, a global tracing subscriber, signal handlers).
 
+#![allow(
+    clippy::too_many_lines,
+    reason = "a scenario reads best top to bottom; the limit is for product code"
+)]
+
 mod admin;
 mod cache_coalescing;
 mod cache_eviction;
