@@ -201,6 +201,7 @@ impl Node {
             engine,
             cache,
             config_status: Default::default(),
+            control: Default::default(),
         });
         let tracker = TaskTracker::new();
         let mut listeners = listeners::Listeners::new(listeners::ListenEnv {

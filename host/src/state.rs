@@ -2,8 +2,10 @@
 //! (swapped atomically on reload) and the metrics.
 
 mod config_status;
+mod control_status;
 
 pub use config_status::{ConfigStatus, LastReload, Trigger};
+pub use control_status::{ControlState, ControlStatus};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -99,6 +101,8 @@ pub struct Shared {
     pub cache: Arc<Cache>,
     /// Reload counters and the last reload's outcome.
     pub config_status: ConfigStatus,
+    /// The fleet control plane's state (`/status` `control`), for a node in a NATS fleet.
+    pub control: ControlStatus,
 }
 
 impl Shared {

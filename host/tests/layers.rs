@@ -24,7 +24,7 @@ const LAYERS: [&[&str]; 8] = [
     &["pipeline", "state"],
     &["server"],
     &["node"],
-    &["admin", "fleet", "loadtest"],
+    &["admin", "fleet", "control", "loadtest"],
     &["cli", "main"],
 ];
 

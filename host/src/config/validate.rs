@@ -1,5 +1,6 @@
 //! From the raw mirror to typed config, collecting every error with its location.
 
+mod control;
 mod fleet;
 mod pools;
 
@@ -504,6 +505,7 @@ pub(super) fn validate(
 
     let cache = cache_config(raw.cache.as_ref(), &mut errs);
     let fleet = fleet::validate(raw.fleet.as_ref(), &mut errs);
+    let control = control::validate(&raw, file, base, &mut errs);
 
     if !errs.list.is_empty() {
         errs.list.sort_by_key(|e| (e.line, e.col));
@@ -522,6 +524,7 @@ pub(super) fn validate(
         plugins,
         cache,
         fleet,
+        control,
     })
 }
 

@@ -153,6 +153,8 @@ pub enum Trigger {
     Admin,
     /// A direct call ([`crate::node::Node::reload`]).
     Api,
+    /// A generation from the fleet's control plane (NATS).
+    Fleet,
 }
 
 impl Trigger {
@@ -163,6 +165,7 @@ impl Trigger {
             Trigger::Signal => "sighup",
             Trigger::Admin => "admin",
             Trigger::Api => "api",
+            Trigger::Fleet => "fleet",
         }
     }
 }
