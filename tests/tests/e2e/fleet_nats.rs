@@ -301,9 +301,9 @@ async fn fleet_deploys_under_load_rolls_back_and_survives_nats_loss() {
     // A restart without NATS serves the kept generation.
     let dir = nodes[2].dir().unwrap();
     let toml = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    nodes.pop();
     let kept = tempfile::tempdir().unwrap();
     copy_dir(&dir, kept.path());
+    drop(nodes.pop());
     let restarted = BrinkProcess::serve_in(kept, &toml);
     assert_eq!(version(&format!("{}/f", restarted.url())).await, "v1");
     assert_eq!(status(&restarted).await["control"]["generation"], 4);
