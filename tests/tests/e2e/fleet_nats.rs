@@ -181,7 +181,7 @@ async fn fleet_deploys_under_load_rolls_back_and_survives_nats_loss() {
     let origin = EchoOrigin::start().await;
     let work = tempfile::tempdir().expect("temp dir");
     std::fs::write(work.path().join("echo.wasm"), echo_wasm()).unwrap();
-    let mut nodes = start_nodes(
+    let nodes = start_nodes(
         &nats,
         &keys,
         &[("eu-1", "eu"), ("us-1", "us"), ("ap-1", "ap")],
@@ -203,50 +203,15 @@ async fn fleet_deploys_under_load_rolls_back_and_survives_nats_loss() {
     }
 
     // v2 under load: a bounded loop on every node, no request may fail.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let mut loops = Vec::new();
-    for n in &nodes {
-        let (url, stop, sent, failed) = (
-            n.url().to_string(),
-            stop.clone(),
-            sent.clone(),
-            failed.clone(),
-        );
-        loops.push(tokio::spawn(async move {
-            let client = h1_client();
-            for i in 0..20_000u32 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let r = request_with(&client, Method::GET, &format!("{url}/p/{i}"), &[]).await;
-                sent.fetch_add(1, Ordering::Relaxed);
-                if r.status != 200 {
-                    failed.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let v2 = deploy_file(work.path(), &origin.url(), "v2", "echo.wasm");
-    let (ok, out, err) = deploy(&nats.url(), &keys.private(), &v2, &[]).await;
-    assert!(ok, "deploy v2 failed:\n{out}\n{err}");
+    let (out, sent, failed) = deploy_under_load(&nodes, &nats.url(), &keys.private(), &v2).await;
     assert_eq!(out.matches(" applied 2").count(), 3, "{out}");
     assert!(
         out.contains("already uploaded"),
         "the same plugin is not sent twice: {out}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    stop.store(true, Ordering::Relaxed);
-    for l in loops {
-        l.await.unwrap();
-    }
-    assert!(sent.load(Ordering::Relaxed) > 50, "the loop ran");
-    assert_eq!(
-        failed.load(Ordering::Relaxed),
-        0,
-        "failed requests during the deploy"
-    );
+    assert!(sent > 50, "the loop ran");
+    assert_eq!(failed, 0, "failed requests during the deploy ({sent} sent)");
     for n in &nodes {
         assert_eq!(version(&format!("{}/b", n.url())).await, "v2");
     }
@@ -288,33 +253,7 @@ async fn fleet_deploys_under_load_rolls_back_and_survives_nats_loss() {
         );
     }
 
-    // NATS lost: the nodes keep serving and say so.
-    nats.stop();
-    for n in &nodes {
-        eventually(WAIT, "control: disconnected", || {
-            let s = futures_block(status(n));
-            s["control"]["nats"] == "disconnected"
-        })
-        .await;
-        assert_eq!(version(&format!("{}/e", n.url())).await, "v1");
-    }
-    // A restart without NATS serves the kept generation.
-    let dir = nodes[2].dir().unwrap();
-    let toml = std::fs::read_to_string(dir.join("config.toml")).unwrap();
-    let kept = tempfile::tempdir().unwrap();
-    copy_dir(&dir, kept.path());
-    drop(nodes.pop());
-    let restarted = BrinkProcess::serve_in(kept, &toml);
-    assert_eq!(version(&format!("{}/f", restarted.url())).await, "v1");
-    assert_eq!(status(&restarted).await["control"]["generation"], 4);
-    // NATS back: they reconnect.
-    nats.resume();
-    for n in nodes.iter().chain([&restarted]) {
-        eventually(WAIT, "control: connected again", || {
-            futures_block(status(n))["control"]["nats"] == "connected"
-        })
-        .await;
-    }
+    nats_lost_and_back(&mut nats, nodes).await;
 }
 
 /// A bad plugin is refused by `deploy` itself (the `brink check` path) and,
@@ -405,6 +344,85 @@ async fn fleet_refuses_bad_plugins_and_bad_signatures() {
         })
         .await;
         assert_eq!(version(&format!("{}/b", n.url())).await, "good");
+    }
+}
+
+/// Deploys `file` while a bounded client loop runs on every node:
+/// (deploy output, requests sent, requests that did not answer 200).
+async fn deploy_under_load(
+    nodes: &[BrinkProcess],
+    nats: &str,
+    key: &Path,
+    file: &Path,
+) -> (String, u64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut loops = Vec::new();
+    for n in nodes {
+        let (url, stop, sent, failed) = (
+            n.url().to_string(),
+            stop.clone(),
+            sent.clone(),
+            failed.clone(),
+        );
+        loops.push(tokio::spawn(async move {
+            let client = h1_client();
+            for i in 0..20_000u32 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let r = request_with(&client, Method::GET, &format!("{url}/p/{i}"), &[]).await;
+                sent.fetch_add(1, Ordering::Relaxed);
+                if r.status != 200 {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (ok, out, err) = deploy(nats, key, file, &[]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for l in loops {
+        l.await.unwrap();
+    }
+    assert!(ok, "deploy failed:\n{out}\n{err}");
+    (
+        out,
+        sent.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    )
+}
+
+/// NATS goes away: every node keeps serving `v1` and says `disconnected`;
+/// the last node restarts without NATS and serves the generation it kept;
+/// NATS comes back and they all reconnect.
+async fn nats_lost_and_back(nats: &mut NatsServer, mut nodes: Vec<BrinkProcess>) {
+    nats.stop();
+    for n in &nodes {
+        eventually(WAIT, "control: disconnected", || {
+            let s = futures_block(status(n));
+            s["control"]["nats"] == "disconnected"
+        })
+        .await;
+        assert_eq!(version(&format!("{}/e", n.url())).await, "v1");
+    }
+    // A restart without NATS serves the kept generation.
+    let dir = nodes[2].dir().unwrap();
+    let toml = std::fs::read_to_string(dir.join("config.toml")).unwrap();
+    let kept = tempfile::tempdir().unwrap();
+    copy_dir(&dir, kept.path());
+    drop(nodes.pop());
+    let restarted = BrinkProcess::serve_in(kept, &toml);
+    assert_eq!(version(&format!("{}/f", restarted.url())).await, "v1");
+    assert_eq!(status(&restarted).await["control"]["generation"], 4);
+    // NATS back: they reconnect.
+    nats.resume();
+    for n in nodes.iter().chain([&restarted]) {
+        eventually(WAIT, "control: connected again", || {
+            futures_block(status(n))["control"]["nats"] == "connected"
+        })
+        .await;
     }
 }
 
