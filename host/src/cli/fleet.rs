@@ -155,6 +155,15 @@ async fn open(conn: &FleetConn) -> Result<FleetBuckets, CliError> {
 }
 
 async fn deploy(a: DeployArgs) -> Result<ExitCode, CliError> {
+    if let Some(r) = a
+        .regions
+        .iter()
+        .find(|r| !crate::config::is_control_name(r))
+    {
+        return Err(CliError::Other(format!(
+            "--region \"{r}\": use letters, digits, '-' or '_'"
+        )));
+    }
     let key = keys::read_signing_key(&a.key)?;
     let (config, blobs) = publish::prepare(&a.config, !a.no_check).await?;
     let buckets = open(&a.conn).await?;
