@@ -206,6 +206,7 @@ impl AdminHandler {
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_secs": self.shared.started.elapsed().as_secs(),
             "config": self.shared.config_status.json(&g.config.source, g.id, reloadable),
+            "control": self.shared.control.json(),
             "listeners": self
                 .reloader
                 .listeners()

@@ -1,5 +1,6 @@
-//! The command line: `serve`, `check`, `origin`, `demo`.
+//! The command line: `serve`, `check`, `origin`, `demo`, `loadtest`, `fleet`.
 
+mod fleet;
 mod loadtest;
 
 use std::io::Write;
@@ -52,6 +53,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Load-test edges in one or more regions and report cache hit ratios against the ideal bound.
     Loadtest(LoadtestArgs),
+    /// A fleet across machines over NATS JetStream: keygen, deploy, rollback, status.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
 }
 
 /// `brink loadtest`.
@@ -239,6 +243,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
             };
             crate::logging::init(json || config.log.json, &cli.log_level);
+            if let (Some(path), Some(_)) = (&a.config, &config.control) {
+                return fleet::serve_node(path, config).await;
+            }
             let reload = ReloadOptions {
                 file: a.config.clone(),
                 watch: !a.no_watch,
@@ -254,6 +261,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             demo(a).await
         }
         Command::Loadtest(a) => loadtest::run_cli(a).await,
+        Command::Fleet(c) => {
+            // The NATS client's connection notices are not a command's output.
+            crate::logging::init(json, &format!("{},async_nats=warn", cli.log_level));
+            fleet::run(c).await
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! finds, not only the first. `brink check`, `brink serve` and reloads share
 //! [`Config::load`].
 
+mod control;
 mod error;
 mod pool;
 mod raw;
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use control::{ControlAuth, ControlConfig, is_control_name};
 pub use error::{ConfigError, ConfigErrors};
 
 pub use crate::normalize::{EscapedSlashes, PathRules};
@@ -46,6 +48,8 @@ pub struct Config {
     /// Nodes of a fleet run from this one file (`brink demo`, `brink loadtest`);
     /// empty for a single node.
     pub fleet: Vec<FleetNode>,
+    /// How this node joins a fleet over NATS JetStream (`[control]`), if it does.
+    pub control: Option<ControlConfig>,
 }
 
 /// One node of a fleet: the file's settings with its own identity, address
@@ -449,6 +453,7 @@ impl Config {
             plugins: Vec::new(),
             cache: CacheConfig::default(),
             fleet: Vec::new(),
+            control: None,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod cache;
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod demo_origin;
 pub(crate) mod error;
 pub mod fleet;

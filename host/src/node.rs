@@ -336,6 +336,7 @@ fn new_shared(
         engine,
         cache,
         config_status: Default::default(),
+        control: Default::default(),
     });
     crate::state::register_collectors(&shared);
     shared

@@ -3,9 +3,11 @@
 
 mod collectors;
 mod config_status;
+mod control_status;
 
 pub use collectors::register_collectors;
 pub use config_status::{ConfigStatus, LastReload, Trigger};
+pub use control_status::ControlStatus;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -101,6 +103,8 @@ pub struct Shared {
     pub cache: Arc<Cache>,
     /// Reload counters and the last reload's outcome.
     pub config_status: ConfigStatus,
+    /// The fleet control plane's state (`/status` `control`), for a node in a NATS fleet.
+    pub control: ControlStatus,
 }
 
 impl Shared {

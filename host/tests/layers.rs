@@ -24,7 +24,7 @@ const LAYERS: [&[&str]; 8] = [
     &["pipeline", "state"],
     &["server"],
     &["node"],
-    &["admin", "fleet"],
+    &["admin", "fleet", "control"],
     &["cli", "main"],
 ];
 

@@ -11,6 +11,7 @@
 //!   upload endpoints) that counts what it receives.
 //! - [`ScriptOrigin`]: an origin that answers each path as the test scripted
 //!   ([`Script`]), records the requests it gets and can go down and come back.
+//! - [`NatsServer`]: a real `nats-server -js` on a free port (fleet tests).
 //! - [`StallOrigin`]: an origin whose response bodies stall after 10 bytes.
 //! - Clients: HTTP/1.1 ([`h1_client`]), h2c ([`h2c_client`]), HTTPS with ALPN
 //!   ([`HttpsConn`]) against a [`TestCert`] made at test time, and [`RawConn`]
@@ -22,6 +23,7 @@
 pub mod client;
 pub mod echo;
 pub mod edge;
+pub mod nats;
 pub mod process;
 pub mod raw;
 pub mod script;
@@ -36,6 +38,7 @@ use std::time::Duration;
 pub use client::{HttpsConn, Reply, get, h1_client, h2c_client, send};
 pub use echo::EchoOrigin;
 pub use edge::{EdgeHandle, TestEdge};
+pub use nats::NatsServer;
 pub use process::BrinkProcess;
 pub use raw::RawConn;
 pub use script::{

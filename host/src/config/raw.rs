@@ -1,11 +1,13 @@
 //! The raw serde mirror of the TOML config file. Every table denies unknown
 //! keys; values that validation must point at are kept `Spanned`.
 
+mod control;
 mod pool;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use control::*;
 pub use pool::*;
 
 /// The whole file as written.
@@ -28,6 +30,7 @@ pub struct RawConfig {
     pub plugins: Vec<RawPlugin>,
     pub cache: Option<RawCache>,
     pub fleet: Option<RawFleet>,
+    pub control: Option<RawControl>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@
 
 mod admin;
 mod cache;
+mod control;
 mod errs;
 mod fleet;
 mod limits;
@@ -54,6 +55,7 @@ pub(super) fn validate(
     let routes = routes::validate(&raw.routes, &known, &mut errs);
     let cache = cache::validate(raw.cache.as_ref(), &mut errs);
     let fleet = fleet::validate(raw.fleet.as_ref(), &mut errs);
+    let control = control::validate(&raw, file, base, &mut errs);
     errs.finish()?;
     Ok(Config {
         source: file.to_string(),
@@ -68,5 +70,6 @@ pub(super) fn validate(
         plugins,
         cache,
         fleet,
+        control,
     })
 }

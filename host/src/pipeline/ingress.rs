@@ -160,7 +160,20 @@ pub(crate) fn select<'g>(
 ) -> Result<(usize, &'g RouteConfig), EdgeError> {
     generation
         .route((!host.is_empty()).then_some(host), parts.uri.path())
-        .ok_or_else(|| EdgeError::client(StatusCode::NOT_FOUND, "no route for this host and path"))
+        .ok_or_else(|| {
+            if awaits_fleet(generation) {
+                // A fleet node before its first generation: 503 with Retry-After.
+                return EdgeError::Unavailable {
+                    pool: "(awaiting the fleet's first generation)".into(),
+                };
+            }
+            EdgeError::client(StatusCode::NOT_FOUND, "no route for this host and path")
+        })
+}
+
+/// A node in a NATS fleet whose config has no routes yet.
+fn awaits_fleet(generation: &Generation) -> bool {
+    generation.config.control.is_some() && generation.config.routes.is_empty()
 }
 
 /// `%2F` or `%5C`, in either case.

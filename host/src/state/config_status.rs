@@ -143,6 +143,8 @@ pub enum Trigger {
     Admin,
     /// A direct call ([`crate::node::Node::reload`]).
     Api,
+    /// A generation from the fleet's control plane (NATS).
+    Fleet,
 }
 
 impl Trigger {
@@ -153,6 +155,7 @@ impl Trigger {
             Trigger::Signal => "sighup",
             Trigger::Admin => "admin",
             Trigger::Api => "api",
+            Trigger::Fleet => "fleet",
         }
     }
 }

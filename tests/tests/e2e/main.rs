@@ -24,6 +24,7 @@ mod cache_rfc9111;
 mod cache_stale;
 mod config_errors;
 mod fleet;
+mod fleet_nats;
 mod front;
 mod https_origin;
 mod limits;
