@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use super::{CliError, reload_signal, say, shutdown_signal};
+use crate::admin::AdminHandler;
 use crate::config::{Config, ControlAuth};
 use crate::control::connect::{self, FleetBuckets};
 use crate::control::protocol::{GenerationPayload, now_ms};
@@ -281,7 +282,10 @@ async fn start(effective: &Path) -> Result<Node, CliError> {
         file: Some(effective.to_path_buf()),
         watch: false,
     };
-    Ok(Node::start_with(config, reload).await?)
+    Ok(Node::start_with(config, reload)
+        .await?
+        .with_admin(AdminHandler::new)
+        .await?)
 }
 
 fn announce(node: &Node) {
