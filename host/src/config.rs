@@ -17,6 +17,8 @@ use std::time::Duration;
 pub use control::{ControlAuth, ControlConfig, is_control_name};
 pub use error::{ConfigError, ConfigErrors};
 
+pub use brink_cache::{CacheConfig, QueryKey};
+
 pub use crate::normalize::{EscapedSlashes, PathRules};
 pub use pool::*;
 
@@ -69,44 +71,6 @@ pub struct FleetNode {
     /// Whether the routes' plugins run on this node (a shield behind edges
     /// that already ran them says no).
     pub plugins: bool,
-}
-
-/// Node-wide cache settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CacheConfig {
-    /// Capacity in bytes (bodies, headers and keys).
-    pub capacity_bytes: u64,
-    /// Larger objects stream through uncached.
-    pub max_object_bytes: u64,
-    /// Default stale-while-revalidate window when the origin gives none.
-    pub stale_while_revalidate: Duration,
-    /// Default stale-if-error window when the origin gives none.
-    pub stale_if_error: Duration,
-    /// Show the cache key in `Cache-Status`.
-    pub debug_key: bool,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            capacity_bytes: 256 * 1024 * 1024,
-            max_object_bytes: 8 * 1024 * 1024,
-            stale_while_revalidate: Duration::ZERO,
-            stale_if_error: Duration::ZERO,
-            debug_key: false,
-        }
-    }
-}
-
-/// How a route's query string enters the cache key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueryKey {
-    /// As sent.
-    Keep,
-    /// Parameters sorted, so `?b=1&a=2` and `?a=2&b=1` share an entry.
-    Sort,
-    /// Left out.
-    Ignore,
 }
 
 /// Per-route cache rules.

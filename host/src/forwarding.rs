@@ -1,9 +1,14 @@
 //! Header rules for proxying (RFC 9110 §7.6): hop-by-hop fields are dropped in
-//! both directions, `X-Forwarded-*` and `Via` are added.
+//! both directions, `X-Forwarded-*` and `Via` are added. Folding a list field
+//! and the `Via` member are the cache crate's (`brink_cache::fields`, which
+//! writes them on hits too), re-exported here.
 
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+pub use brink_cache::fields::add_via;
+use brink_cache::fields::append_list;
 
 /// Fields that describe one connection and never cross a proxy.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -47,35 +52,6 @@ pub fn remove_connection_fields(headers: &mut HeaderMap) {
     }
 }
 
-/// Appends `value` to a comma-separated list field, folding the field's
-/// existing lines (blank ones dropped) into one.
-fn append_list(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    let mut joined = folded(headers.get_all(&name)).unwrap_or_default();
-    if !joined.is_empty() {
-        joined.extend_from_slice(b", ");
-    }
-    joined.extend_from_slice(value.as_bytes());
-    if let Ok(v) = HeaderValue::from_bytes(&joined) {
-        headers.insert(name, v);
-    }
-}
-
-/// The lines of a comma-separated list field folded into one list, blank
-/// lines dropped; `None` when there is nothing.
-pub fn folded(lines: header::GetAll<'_, HeaderValue>) -> Option<Vec<u8>> {
-    let mut joined: Vec<u8> = Vec::new();
-    for line in lines {
-        if line.as_bytes().iter().all(|c| *c == b' ' || *c == b'\t') {
-            continue;
-        }
-        if !joined.is_empty() {
-            joined.extend_from_slice(b", ");
-        }
-        joined.extend_from_slice(line.as_bytes());
-    }
-    (!joined.is_empty()).then_some(joined)
-}
-
 /// Adds `X-Forwarded-For` (appending the peer), `X-Forwarded-Proto` and
 /// `X-Forwarded-Host` (the host the client asked for).
 pub fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, scheme: &str, host: Option<&str>) {
@@ -91,17 +67,6 @@ pub fn add_forwarded(headers: &mut HeaderMap, peer: IpAddr, scheme: &str, host: 
     if let Some(h) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
         headers.insert(HeaderName::from_static("x-forwarded-host"), h);
     }
-}
-
-/// Appends this node to `Via` (`1.1 name`, or `2 name` for HTTP/2).
-pub fn add_via(headers: &mut HeaderMap, version: http::Version, node: &str) {
-    let proto = match version {
-        http::Version::HTTP_2 => "2",
-        http::Version::HTTP_3 => "3",
-        http::Version::HTTP_10 => "1.0",
-        _ => "1.1",
-    };
-    append_list(headers, header::VIA, &format!("{proto} {node}"));
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 pub(crate) mod access_log;
 pub mod admin;
 pub mod body;
-pub mod cache;
+pub use brink_cache as cache;
 
 pub mod cli;
 pub mod config;

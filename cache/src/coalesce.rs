@@ -33,7 +33,7 @@ type Slot = watch::Sender<Option<FillOutcome>>;
 
 /// The fills in progress.
 #[derive(Debug, Default)]
-pub struct Inflight {
+pub(crate) struct Inflight {
     map: Arc<Mutex<HashMap<String, Slot>>>,
 }
 

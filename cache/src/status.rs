@@ -163,7 +163,7 @@ impl CacheStatus {
 /// folding any existing field lines into one.
 pub fn append(headers: &mut HeaderMap, member: &CacheStatus) {
     let ours = member.to_header_value();
-    let value = match crate::forwarding::folded(headers.get_all(CACHE_STATUS)) {
+    let value = match crate::fields::folded(headers.get_all(CACHE_STATUS)) {
         // The common case: the only member (at most an empty slot, see
         // `cache::Served`); the String becomes the value as is.
         None => HeaderValue::from_maybe_shared(bytes::Bytes::from(ours)).ok(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName};
 
 use super::policy;
-use crate::config::QueryKey;
+use crate::QueryKey;
 
 /// The key of one request, before `Vary` is applied.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ impl CacheKey {
 }
 
 /// The query as it enters the key.
-pub fn normalize_query(query: Option<&str>, mode: QueryKey) -> Option<Cow<'_, str>> {
+pub(crate) fn normalize_query(query: Option<&str>, mode: QueryKey) -> Option<Cow<'_, str>> {
     let q = query.filter(|q| !q.is_empty())?;
     match mode {
         QueryKey::Keep => Some(Cow::Borrowed(q)),

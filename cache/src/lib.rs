@@ -4,9 +4,18 @@
 //! the per-route rules of the config. The rules of RFC 9111 live in [`policy`]
 //! and its siblings as pure functions; this module holds the state. The cache
 //! belongs to the node, not to a config generation, so it survives reloads.
+//!
+//! A crate of its own (issue 15): it needs nothing of the host (its settings
+//! are [`CacheConfig`] and [`QueryKey`], which the host's config validates
+//! into), so an edit of the request pipeline does not recompile these rules
+//! and their tests, and an edit here does not recompile the whole host
+//! twice (library and tests). The host names it `brink::cache`.
+
+#![warn(missing_docs)]
 
 pub mod conditional;
 pub mod directives;
+pub mod fields;
 pub mod policy;
 pub mod range;
 pub mod status;
@@ -14,6 +23,7 @@ pub mod status;
 mod coalesce;
 mod key;
 mod served;
+mod settings;
 mod store;
 
 use std::sync::Arc;
@@ -24,12 +34,11 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 pub use coalesce::{FillOutcome, Join, LeaderGuard, wait as coalesce_wait};
-pub use key::{CacheKey, normalize_query};
+pub use key::CacheKey;
 use policy::Freshness;
 pub use served::{Served, Wire, client_fields, push_field, strip_surrogate};
+pub use settings::{CacheConfig, QueryKey};
 pub use store::{Admit, Lookup};
-
-use crate::config::CacheConfig;
 
 /// A stored response.
 #[derive(Debug)]
@@ -351,7 +360,6 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::config::CacheConfig;
 
     #[test]
     fn pass_scopes() {

@@ -1,6 +1,39 @@
 //! Unit tests of `policy`.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{ACCEPT_ENCODING, CONTENT_LENGTH, IF_MODIFIED_SINCE, IF_NONE_MATCH};
+use http::{Method, StatusCode};
+
+use super::vary::{MAX_VARY_FIELDS, normalize_accept_encoding, qvalue};
 use super::*;
+use crate::{Entry, Served, directives};
+
+/// Whether a stored response may answer a request, as the pipeline asks:
+/// the request's directives read once ([`request_directives`]), then
+/// [`decide_with`].
+fn decide(req_headers: &HeaderMap, f: &Freshness, age: Duration) -> RequestDecision {
+    decide_with(&request_directives(req_headers), f, age)
+}
+
+/// A stored entry with this freshness, stored at `stored_at`.
+fn entry(freshness: Freshness, stored_at: SystemTime) -> Entry {
+    let url: Arc<str> = Arc::from("http://shop.test/");
+    Entry {
+        status: StatusCode::OK,
+        headers: HeaderMap::new(),
+        body: Bytes::new(),
+        freshness,
+        stored_at,
+        surrogate_keys: Box::new([]),
+        url: url.clone(),
+        vary: Arc::new([]),
+        purged: false,
+        full_key: url,
+        served: Served::default(),
+    }
+}
 
 fn t(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
@@ -1110,24 +1143,27 @@ fn current_age_and_ttl() {
     fr.initial_age = S(5);
     assert_eq!(current_age(&fr, t(0), t(10)), S(15));
     assert_eq!(current_age(&fr, t(10), t(0)), S(5));
-    assert_eq!(ttl_seconds(&fr, S(15)), 45);
-    assert_eq!(ttl_seconds(&fr, S(75)), -15);
-    assert_eq!(age_header(S(12)), HeaderValue::from_static("12"));
+    // The Cache-Status ttl: remaining freshness, negative once stale.
+    let stored = entry(fr.clone(), t(0));
+    assert_eq!(stored.ttl(t(10)), 45);
+    assert_eq!(stored.ttl(t(70)), -15);
+    // The Age field: whole seconds of the age, which saturates at 2^31.
+    assert_eq!(HeaderValue::from(stored.age(t(7)).as_secs()), "12");
+    fr.initial_age = MAX_DELTA;
+    let old = entry(fr, t(0));
     assert_eq!(
-        age_header(S(u64::MAX)),
+        HeaderValue::from(old.age(t(1_000)).as_secs()),
         HeaderValue::from(DELTA_SECONDS_MAX)
     );
 }
 
 #[test]
 fn request_helpers() {
-    assert!(only_if_cached(&hm(&[("cache-control", "ONLY-IF-CACHED")])));
-    assert!(!only_if_cached(&HeaderMap::new()));
-    assert!(request_no_store(&hm(&[(
-        "cache-control",
-        "max-age=0, no-store"
-    )])));
-    assert!(!request_no_store(&hm(&[("pragma", "no-store")])));
+    let asks = |pairs: &[(&str, &str)]| request_directives(&hm(pairs));
+    assert!(asks(&[("cache-control", "ONLY-IF-CACHED")]).only_if_cached);
+    assert!(!asks(&[]).only_if_cached);
+    assert!(asks(&[("cache-control", "max-age=0, no-store")]).no_store);
+    assert!(!asks(&[("pragma", "no-store")]).no_store);
 }
 
 #[test]
@@ -1240,57 +1276,175 @@ fn revalidation() {
     assert!(h.is_empty());
 }
 
+/// Pieces the hostile values are made of.
+const PIECES: &[&str] = &[
+    "max-age",
+    "s-maxage",
+    "no-cache",
+    "private",
+    "no-store",
+    "public",
+    "max-stale",
+    "min-fresh",
+    "stale-while-revalidate",
+    "stale-if-error",
+    "must-revalidate",
+    "bytes",
+    "W/",
+    "\"",
+    "\\",
+    ",",
+    "=",
+    ";",
+    " ",
+    "\t",
+    "-",
+    "*",
+    "(",
+    ")",
+    "?",
+    ":",
+    "@",
+    "%",
+    "/",
+    "0",
+    "1",
+    "9",
+    "99999999999999999999",
+    "-1",
+    "q=0",
+    "br",
+    "gzip",
+    "é",
+    "http://",
+    "//",
+    "example.com",
+    "Mon, 01 Jan 2024 00:00:00 GMT",
+    "a",
+    "Z",
+];
+
+/// Hostile request and response fields from a pseudo-random source.
+fn hostile_headers(next: &mut impl FnMut() -> u64) -> (HeaderMap, HeaderMap) {
+    let mut gen_value = || {
+        let n = (next() % 24) as usize;
+        let mut s = String::new();
+        for _ in 0..n {
+            s.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
+        }
+        HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("x"))
+    };
+    let mut req = HeaderMap::new();
+    let mut resp = HeaderMap::new();
+    for name in [
+        "cache-control",
+        "pragma",
+        "range",
+        "if-range",
+        "if-none-match",
+        "if-match",
+        "if-modified-since",
+        "accept-encoding",
+    ] {
+        req.append(HeaderName::from_static(name), gen_value());
+    }
+    for name in [
+        "cache-control",
+        "cdn-cache-control",
+        "surrogate-control",
+        "expires",
+        "age",
+        "date",
+        "last-modified",
+        "etag",
+        "vary",
+        "location",
+        "content-location",
+        "cache-status",
+    ] {
+        resp.append(HeaderName::from_static(name), gen_value());
+    }
+    (req, resp)
+}
+
+/// Directives, storability, reuse and `Vary` on hostile fields.
+fn hostile_policy(req: &HeaderMap, resp: &HeaderMap) {
+    let cc = directives::cache_control(resp);
+    for v in [
+        cc.max_age,
+        cc.s_maxage,
+        cc.min_fresh,
+        cc.stale_while_revalidate,
+        cc.stale_if_error,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        assert!(v <= DELTA_SECONDS_MAX);
+    }
+    let _ = directives::edge_control(resp);
+    if let Storability::Store(f) = storability(
+        &Method::GET,
+        req,
+        StatusCode::OK,
+        resp,
+        &StoreRules::default(),
+        t(0),
+        t(1),
+    ) {
+        assert!(f.lifetime <= MAX_DELTA.saturating_mul(2) && f.initial_age <= MAX_DELTA);
+        let age = current_age(&f, t(1), t(100));
+        let _ = decide(req, &f, age);
+        let _ = may_serve_stale_on_error(&f, age, req);
+        let _ = entry(f.clone(), t(1)).ttl(t(100));
+    }
+    if let Vary::Fields(fields) = vary(resp) {
+        assert!(fields.len() <= MAX_VARY_FIELDS);
+        let key = vary_key(&fields, req);
+        assert!(!key.contains('\u{1f}'));
+    }
+}
+
+/// The other fields' parsers on hostile fields: invalidation, 304 merging,
+/// conditionals, ranges, `Cache-Status`.
+fn hostile_fields(req: &HeaderMap, resp: &HeaderMap, body: &bytes::Bytes) {
+    use crate::{conditional, range, status};
+    let _ = normalize_accept_encoding(req["accept-encoding"].to_str().unwrap_or(""));
+    let _ = invalidation_targets("example.com", resp);
+    let mut stored = resp.clone();
+    merge_not_modified(&mut stored, req);
+    let _ = revalidation_headers(resp);
+    let _ = conditional::client_not_modified(&Method::GET, req, StatusCode::OK, resp);
+    let _ = conditional::precondition_failed(req, StatusCode::OK, resp);
+    match range::parse_range(req, resp, body.len() as u64) {
+        range::RangeRequest::Satisfiable(ranges) => {
+            assert!(!ranges.is_empty() && ranges.len() <= range::MAX_RANGES);
+            assert!(
+                ranges
+                    .iter()
+                    .all(|r| r.start < r.end && r.end <= body.len() as u64)
+            );
+            let (_, h, chunks) = range::partial_response(resp, body, &ranges);
+            let total: usize = chunks.iter().map(|c| c.len()).sum();
+            assert_eq!(h[CONTENT_LENGTH], total.to_string().as_str());
+        }
+        range::RangeRequest::Unsatisfiable | range::RangeRequest::None => {}
+    }
+    let mut out = resp.clone();
+    status::append(
+        &mut out,
+        &status::CacheStatus {
+            cache: req["range"].to_str().unwrap_or("e").into(),
+            key: Some(String::from_utf8_lossy(req["if-match"].as_bytes()).into_owned()),
+            ..status::CacheStatus::default()
+        },
+    );
+}
+
 /// Deterministic pseudo-random hostile inputs through every parser of the
 /// cache: nothing panics and the invariants hold.
 #[test]
 fn hostile_inputs_fuzz() {
-    use crate::cache::{conditional, directives, range, status};
-    const PIECES: &[&str] = &[
-        "max-age",
-        "s-maxage",
-        "no-cache",
-        "private",
-        "no-store",
-        "public",
-        "max-stale",
-        "min-fresh",
-        "stale-while-revalidate",
-        "stale-if-error",
-        "must-revalidate",
-        "bytes",
-        "W/",
-        "\"",
-        "\\",
-        ",",
-        "=",
-        ";",
-        " ",
-        "\t",
-        "-",
-        "*",
-        "(",
-        ")",
-        "?",
-        ":",
-        "@",
-        "%",
-        "/",
-        "0",
-        "1",
-        "9",
-        "99999999999999999999",
-        "-1",
-        "q=0",
-        "br",
-        "gzip",
-        "é",
-        "http://",
-        "//",
-        "example.com",
-        "Mon, 01 Jan 2024 00:00:00 GMT",
-        "a",
-        "Z",
-    ];
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -1300,107 +1454,8 @@ fn hostile_inputs_fuzz() {
     };
     let body = bytes::Bytes::from(vec![b'x'; 1000]);
     for _ in 0..3000 {
-        let mut gen_value = || {
-            let n = (next() % 24) as usize;
-            let mut s = String::new();
-            for _ in 0..n {
-                s.push_str(PIECES[(next() % PIECES.len() as u64) as usize]);
-            }
-            HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("x"))
-        };
-        let mut req = HeaderMap::new();
-        let mut resp = HeaderMap::new();
-        for name in [
-            "cache-control",
-            "pragma",
-            "range",
-            "if-range",
-            "if-none-match",
-            "if-match",
-            "if-modified-since",
-            "accept-encoding",
-        ] {
-            req.append(HeaderName::from_static(name), gen_value());
-        }
-        for name in [
-            "cache-control",
-            "cdn-cache-control",
-            "surrogate-control",
-            "expires",
-            "age",
-            "date",
-            "last-modified",
-            "etag",
-            "vary",
-            "location",
-            "content-location",
-            "cache-status",
-        ] {
-            resp.append(HeaderName::from_static(name), gen_value());
-        }
-        let cc = directives::cache_control(&resp);
-        for v in [
-            cc.max_age,
-            cc.s_maxage,
-            cc.min_fresh,
-            cc.stale_while_revalidate,
-            cc.stale_if_error,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            assert!(v <= DELTA_SECONDS_MAX);
-        }
-        let _ = directives::edge_control(&resp);
-        if let Storability::Store(f) = storability(
-            &Method::GET,
-            &req,
-            StatusCode::OK,
-            &resp,
-            &StoreRules::default(),
-            t(0),
-            t(1),
-        ) {
-            assert!(f.lifetime <= MAX_DELTA.saturating_mul(2) && f.initial_age <= MAX_DELTA);
-            let age = current_age(&f, t(1), t(100));
-            let _ = decide(&req, &f, age);
-            let _ = may_serve_stale_on_error(&f, age, &req);
-            let _ = ttl_seconds(&f, age);
-        }
-        if let Vary::Fields(fields) = vary(&resp) {
-            assert!(fields.len() <= MAX_VARY_FIELDS);
-            let key = vary_key(&fields, &req);
-            assert!(!key.contains('\u{1f}'));
-        }
-        let _ = normalize_accept_encoding(req["accept-encoding"].to_str().unwrap_or(""));
-        let _ = invalidation_targets("example.com", &resp);
-        let mut stored = resp.clone();
-        merge_not_modified(&mut stored, &req);
-        let _ = revalidation_headers(&resp);
-        let _ = conditional::client_not_modified(&Method::GET, &req, StatusCode::OK, &resp);
-        let _ = conditional::precondition_failed(&req, StatusCode::OK, &resp);
-        match range::parse_range(&req, &resp, body.len() as u64) {
-            range::RangeRequest::Satisfiable(ranges) => {
-                assert!(!ranges.is_empty() && ranges.len() <= range::MAX_RANGES);
-                assert!(
-                    ranges
-                        .iter()
-                        .all(|r| r.start < r.end && r.end <= body.len() as u64)
-                );
-                let (_, h, chunks) = range::partial_response(&resp, &body, &ranges);
-                let total: usize = chunks.iter().map(|c| c.len()).sum();
-                assert_eq!(h[CONTENT_LENGTH], total.to_string().as_str());
-            }
-            range::RangeRequest::Unsatisfiable | range::RangeRequest::None => {}
-        }
-        let mut out = resp.clone();
-        status::append(
-            &mut out,
-            &status::CacheStatus {
-                cache: req["range"].to_str().unwrap_or("e").into(),
-                key: Some(String::from_utf8_lossy(req["if-match"].as_bytes()).into_owned()),
-                ..status::CacheStatus::default()
-            },
-        );
+        let (req, resp) = hostile_headers(&mut next);
+        hostile_policy(&req, &resp);
+        hostile_fields(&req, &resp, &body);
     }
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 use super::status::CACHE_STATUS;
-use crate::forwarding;
+use crate::fields;
 
 /// The prepared header block of one entry, for the node it was made for.
 #[derive(Debug, Default)]
@@ -84,7 +84,7 @@ impl Wire {
         }
         Wire {
             head: head.into_boxed_slice(),
-            upstream_status: forwarding::folded(block.get_all(CACHE_STATUS)),
+            upstream_status: fields::folded(block.get_all(CACHE_STATUS)),
             dated: block.contains_key(header::DATE),
         }
     }
@@ -112,7 +112,7 @@ pub fn strip_surrogate(headers: &mut HeaderMap) {
 /// (empty, unless upstream members are there) `Cache-Status`.
 pub fn client_fields(mut headers: HeaderMap, node: &str) -> HeaderMap {
     strip_surrogate(&mut headers);
-    forwarding::add_via(&mut headers, http::Version::HTTP_11, node);
+    fields::add_via(&mut headers, http::Version::HTTP_11, node);
     headers.insert(header::AGE, HeaderValue::from_static("0"));
     if !headers.contains_key(CACHE_STATUS) {
         headers.insert(CACHE_STATUS, HeaderValue::from_static(""));

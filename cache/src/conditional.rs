@@ -11,7 +11,7 @@ use super::directives::trim_ows;
 
 /// An entity tag (RFC 9110 §8.8.3): its weakness and opaque-tag (quotes included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntityTag<'a> {
+pub(crate) struct EntityTag<'a> {
     /// `W/` prefix.
     pub weak: bool,
     /// The quoted opaque-tag, quotes included.
@@ -20,12 +20,12 @@ pub struct EntityTag<'a> {
 
 impl EntityTag<'_> {
     /// Weak comparison: opaque-tags match.
-    pub fn weak_eq(&self, other: &EntityTag<'_>) -> bool {
+    pub(crate) fn weak_eq(&self, other: &EntityTag<'_>) -> bool {
         self.opaque == other.opaque
     }
 
     /// Strong comparison: both strong and opaque-tags match.
-    pub fn strong_eq(&self, other: &EntityTag<'_>) -> bool {
+    pub(crate) fn strong_eq(&self, other: &EntityTag<'_>) -> bool {
         !self.weak && !other.weak && self.opaque == other.opaque
     }
 }
@@ -57,7 +57,7 @@ fn parse_one(s: &[u8]) -> Option<(EntityTag<'_>, &[u8])> {
 }
 
 /// Parses a single entity tag (an `ETag` value); `None` if malformed.
-pub fn parse_entity_tag(value: &HeaderValue) -> Option<EntityTag<'_>> {
+pub(crate) fn parse_entity_tag(value: &HeaderValue) -> Option<EntityTag<'_>> {
     let (tag, rest) = parse_one(trim_ows(value.as_bytes()))?;
     rest.is_empty().then_some(tag)
 }

@@ -8,8 +8,8 @@ use http::{HeaderMap, StatusCode};
 use rand::{Rng, SeedableRng};
 
 use super::{Admit, Store};
-use crate::cache::Entry;
-use crate::cache::policy::Freshness;
+use crate::Entry;
+use crate::policy::Freshness;
 
 /// Every object weighs 100 bytes here.
 const W: u64 = 100;
