@@ -186,9 +186,10 @@ async fn fleet_purges_by_url_prefix_and_tag_and_refuses_forged_ones() {
     }
 
     // Unsigned, published straight on the stream.
-    let client = brink::control::connect::connect_now(&[url.clone()], &Default::default())
-        .await
-        .unwrap();
+    let client =
+        brink::control::connect::connect_now(std::slice::from_ref(&url), &Default::default())
+            .await
+            .unwrap();
     let buckets = brink::control::connect::open(&client, "shop")
         .await
         .unwrap();
