@@ -87,12 +87,10 @@ impl AdminHandler {
         let mut target = None;
         let mut soft = false;
         for (k, v) in form_pairs(query) {
-            match k.as_str() {
-                "url" => target = Some(PurgeTarget::Url(purge_url(v, false))),
-                "prefix" => target = Some(PurgeTarget::Prefix(purge_url(v, true))),
-                "tag" | "key" => target = Some(PurgeTarget::Tag(v)),
-                "soft" => soft = matches!(v.as_str(), "1" | "true" | "yes"),
-                _ => {}
+            if k == "soft" {
+                soft = matches!(v.as_str(), "1" | "true" | "yes");
+            } else if let Some(t) = purge_target(&k, v) {
+                target = Some(t);
             }
         }
         let Some(target) = target else {
@@ -281,6 +279,19 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The purge target of one `POST /purge` parameter (`url`, `prefix`,
+/// `tag` or its alias `key`), read as the admin API reads it; `None` for
+/// any other name. The fleet's purges (`crate::control::purge`) go through
+/// here too, so a purge means the same on every path.
+pub fn purge_target(name: &str, value: String) -> Option<PurgeTarget> {
+    match name {
+        "url" => Some(PurgeTarget::Url(purge_url(value, false))),
+        "prefix" => Some(PurgeTarget::Prefix(purge_url(value, true))),
+        "tag" | "key" => Some(PurgeTarget::Tag(value)),
+        _ => None,
+    }
 }
 
 /// A purge URL read as requests are (see `pipeline::ingress`): the host

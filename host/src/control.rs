@@ -15,6 +15,8 @@
 //!   verify, fetch, apply through the node's all-or-nothing reload,
 //!   report, heartbeat, reconnect.
 //! - [`publish`]: `brink fleet deploy` and `rollback`.
+//! - [`purge`]: `brink fleet purge`: signed purges on a durable stream,
+//!   acknowledged in the registry.
 //! - [`registry`]: `brink fleet status`.
 //!
 //! Layer 6 (a service beside `fleet`): it drives a `node` through its
@@ -28,6 +30,7 @@ pub mod connect;
 pub mod keys;
 pub mod protocol;
 pub mod publish;
+pub mod purge;
 pub mod registry;
 
 /// A control-plane failure (of a command, or of a node's set-up).

@@ -1,4 +1,4 @@
-//! `brink fleet ...` (keygen, deploy, rollback, status) and `brink serve`
+//! `brink fleet ...` (keygen, deploy, rollback, purge, status) and `brink serve`
 //! for a node whose file has `[control]`: the command-line side of the
 //! NATS control plane in `crate::control`.
 
@@ -13,6 +13,7 @@ use crate::admin::AdminHandler;
 use crate::config::{Config, ControlAuth};
 use crate::control::connect::{self, FleetBuckets};
 use crate::control::protocol::{GenerationPayload, now_ms};
+use crate::control::purge::{self, PurgePayload};
 use crate::control::{ControlError, agent, keys, publish, registry};
 use crate::node::{Node, ReloadOptions};
 
@@ -25,6 +26,8 @@ pub enum FleetCommand {
     Deploy(DeployArgs),
     /// Republish the generation before the current one (signed anew, with the next sequence number).
     Rollback(RollbackArgs),
+    /// Purge every live node's cache (signed, on the fleet's purge stream) and wait for every ack.
+    Purge(PurgeArgs),
     /// List the fleet's live nodes: region, role, generation, config hash, heartbeat.
     Status(StatusArgs),
 }
@@ -89,6 +92,32 @@ pub struct RollbackArgs {
     wait: Duration,
 }
 
+/// `brink fleet purge`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["url", "prefix", "tag"])))]
+pub struct PurgeArgs {
+    #[command(flatten)]
+    conn: FleetConn,
+    /// The fleet's private key (fleet.key).
+    #[arg(long)]
+    key: PathBuf,
+    /// One URL: `/path?query` (any host) or `http://host/path?query` (that host only), as `POST /purge?url=`.
+    #[arg(long, value_name = "U")]
+    url: Option<String>,
+    /// Every URL starting with this: a path prefix (any host) or `http://host/...`, as `POST /purge?prefix=`.
+    #[arg(long, value_name = "P")]
+    prefix: Option<String>,
+    /// Every object tagged with this surrogate key, as `POST /purge?tag=`.
+    #[arg(long, value_name = "T")]
+    tag: Option<String>,
+    /// Mark stale (served only after revalidation) instead of removing.
+    #[arg(long)]
+    soft: bool,
+    /// How long to wait for the nodes' acks.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    wait: Duration,
+}
+
 /// `brink fleet status`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
@@ -125,6 +154,7 @@ pub async fn run(command: FleetCommand) -> Result<ExitCode, CliError> {
         }
         FleetCommand::Deploy(a) => deploy(a).await,
         FleetCommand::Rollback(a) => rollback(a).await,
+        FleetCommand::Purge(a) => purge(a).await,
         FleetCommand::Status(a) => {
             let buckets = open(&a.conn).await?;
             let nodes = registry::nodes(&buckets).await?;
@@ -195,6 +225,42 @@ async fn rollback(a: RollbackArgs) -> Result<ExitCode, CliError> {
         payload.config_hash()
     ));
     finish(&buckets, payload, &key, a.wait).await
+}
+
+async fn purge(a: PurgeArgs) -> Result<ExitCode, CliError> {
+    let key = keys::read_signing_key(&a.key)?;
+    let (by, value) = match (a.url, a.prefix, a.tag) {
+        (Some(u), _, _) => ("url", u),
+        (_, Some(p), _) => ("prefix", p),
+        (_, _, Some(t)) => ("tag", t),
+        _ => unreachable!("clap requires one of --url, --prefix, --tag"),
+    };
+    let payload = PurgePayload {
+        fleet: a.conn.fleet.clone(),
+        by: by.into(),
+        value,
+        soft: a.soft,
+        published_ms: now_ms(),
+    };
+    let buckets = open(&a.conn).await?;
+    let sent = purge::send(&buckets, &payload.seal(&key), a.wait).await?;
+    say(format!(
+        "published purge {} ({}{} {}): {} live node(s)",
+        sent.seq,
+        if a.soft { "soft, " } else { "" },
+        payload.by,
+        payload.value,
+        sent.answers.len()
+    ));
+    for answer in &sent.answers {
+        say(answer.line(sent.seq, a.wait));
+    }
+    if sent.all_acked() {
+        say(format!("all acked in {} ms", sent.elapsed.as_millis()));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Publishes, prints one line per targeted node, exits 0 if all applied.

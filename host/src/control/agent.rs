@@ -14,12 +14,19 @@
 //! plugins, join, reload all or nothing (the file reload of
 //! `crate::node::reload`), persist, report `applied N` or `refused: ERROR`
 //! in its registry entry. A refused generation changes nothing.
+//!
+//! Purges come through the node's own durable consumer on the fleet's
+//! purge stream (`purges`): the ones it missed are applied before its
+//! first registry entry of a connected stretch, so a node never reports
+//! itself connected with purges outstanding.
 
 mod apply;
+mod purges;
 mod state;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use async_nats::Client;
 use async_nats::jetstream::kv::Operation;
@@ -103,6 +110,8 @@ pub struct Agent {
     store: state::Store,
     reloader: Arc<Reloader>,
     known: tokio::sync::Mutex<Known>,
+    purges: std::sync::Mutex<purges::PurgeState>,
+    started: Instant,
     stop: CancellationToken,
 }
 
@@ -144,6 +153,8 @@ impl Agent {
                 applied: prepared.applied,
                 last: None,
             }),
+            purges: Default::default(),
+            started: Instant::now(),
             stop: CancellationToken::new(),
         });
         tokio::spawn(agent.clone().run());
@@ -217,7 +228,8 @@ impl Agent {
             .map_err(|e| ControlError::Nats(e.to_string()))
     }
 
-    /// One connected stretch: watch the config keys, heartbeat, apply.
+    /// One connected stretch: replay missed purges, watch the config keys
+    /// and the purge stream, heartbeat, apply.
     async fn session(&self, client: &Client) -> Result<(), ControlError> {
         let buckets = connect::open(client, &self.control.fleet).await?;
         let mine = [config_key(None), config_key(Some(&self.region))];
@@ -226,6 +238,7 @@ impl Agent {
             .watch_with_history(">")
             .await
             .map_err(|e| ControlError::Nats(format!("cannot watch the fleet config: {e}")))?;
+        let mut purges = self.replay_purges(&buckets).await?;
         self.beat(&buckets).await?;
         let mut tick = tokio::time::interval(self.control.heartbeat);
         loop {
@@ -239,6 +252,7 @@ impl Agent {
                         self.beat(&buckets).await?;
                     }
                 }
+                msg = purges::next(&mut purges) => self.take_purge(&msg?, &buckets).await?,
                 _ = tick.tick() => self.beat(&buckets).await?,
             }
         }
@@ -261,6 +275,7 @@ impl Agent {
             at_ms: now_ms(),
             listeners: self.reloader.listeners().iter().map(|l| l.url()).collect(),
             last: known.last.clone(),
+            purge: self.purges.lock().expect("purge state").ack.clone(),
         };
         drop(known);
         let bytes = serde_json::to_vec(&record).expect("a record serializes");

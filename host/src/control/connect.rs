@@ -21,6 +21,12 @@ pub struct FleetBuckets {
     pub nodes: kv::Store,
     /// Plugin components by SHA-256.
     pub plugins: object_store::ObjectStore,
+    /// Signed purges (limits retention, a day's history).
+    pub purges: jetstream::stream::Stream,
+    /// The JetStream context they are in (to publish purges).
+    pub js: jetstream::Context,
+    /// The fleet's name.
+    pub fleet: String,
 }
 
 /// Reconnect delay after `attempts` failures: 250 ms doubling up to 4 s.
@@ -101,10 +107,17 @@ pub async fn open(client: &Client, fleet: &str) -> Result<FleetBuckets, ControlE
             .await
             .map_err(|e| nats("plugin store", &e))?,
     };
+    let purges = js
+        .get_or_create_stream(super::purge::stream_config(fleet))
+        .await
+        .map_err(|e| nats("purge stream", &e))?;
     Ok(FleetBuckets {
         config,
         nodes,
         plugins,
+        purges,
+        js,
+        fleet: fleet.to_string(),
     })
 }
 

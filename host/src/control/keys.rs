@@ -8,7 +8,7 @@
 //!
 //! Signatures cover a context string and the payload, so a signature made
 //! for one kind of message (a generation) can never pass for another (a
-//! purge, later).
+//! purge).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,9 @@ use super::ControlError;
 
 /// The context every generation signature covers.
 pub const GENERATION_CONTEXT: &[u8] = b"brink-fleet-generation-v1\n";
+
+/// The context every purge signature covers.
+pub const PURGE_CONTEXT: &[u8] = b"brink-fleet-purge-v1\n";
 
 /// Writes a new key pair into `dir` as `fleet.key` (0600) and `fleet.pub`;
 /// refuses to overwrite either. Returns both paths.

@@ -14,13 +14,17 @@
 //!   (`brink fleet status`) and the outcome channel (`deploy` waits on it):
 //!   a KV entry rather than a plain subject, so a command that starts
 //!   watching after a node answered still sees the answer, and a node that
-//!   stops heartbeating drops out of the fleet by itself.
+//!   stops heartbeating drops out of the fleet by itself. It is also where
+//!   a node acknowledges purges, for the same reasons (see [`super::purge`]).
+//! - Stream `brink-F-purge` (subject `brink.F.purge`): signed purges, each
+//!   node reading them through its own durable consumer.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -129,9 +133,14 @@ pub enum Refusal {
 impl Envelope {
     /// Signs `payload` with the fleet key.
     pub fn seal(payload: &GenerationPayload, key: &SigningKey) -> Envelope {
+        Envelope::seal_json(payload, GENERATION_CONTEXT, key)
+    }
+
+    /// Signs any message's JSON under `context` (a generation, a purge).
+    pub fn seal_json<T: Serialize>(payload: &T, context: &[u8], key: &SigningKey) -> Envelope {
         let json = serde_json::to_vec(payload).expect("a payload serializes");
         Envelope {
-            signature: Some(keys::sign(key, GENERATION_CONTEXT, &json)),
+            signature: Some(keys::sign(key, context, &json)),
             payload: STANDARD.encode(json),
         }
     }
@@ -139,21 +148,32 @@ impl Envelope {
     /// The payload, unverified: only for reading a sequence number or for
     /// reporting what was refused.
     pub fn peek(&self) -> Result<GenerationPayload, Refusal> {
+        self.peek_json()
+    }
+
+    /// Any message's payload, unverified.
+    pub fn peek_json<T: DeserializeOwned>(&self) -> Result<T, Refusal> {
         let bytes = STANDARD
             .decode(&self.payload)
             .map_err(|e| Refusal::Malformed(format!("payload is not base64: {e}")))?;
         serde_json::from_slice(&bytes).map_err(|e| Refusal::Malformed(e.to_string()))
     }
 
+    /// Whether the payload carries a signature by `trust` under `context`:
+    /// `None` when it carries none at all.
+    pub fn signed_by(&self, trust: &VerifyingKey, context: &[u8]) -> Option<bool> {
+        let sig = self.signature.as_ref()?;
+        let bytes = STANDARD.decode(&self.payload).unwrap_or_default();
+        Some(keys::verify(trust, context, &bytes, sig))
+    }
+
     /// The payload, if `trust` signed it for `fleet`.
     pub fn open(&self, trust: &VerifyingKey, fleet: &str) -> Result<GenerationPayload, Refusal> {
         let payload = self.peek()?;
-        let Some(sig) = &self.signature else {
-            return Err(Refusal::Unsigned(payload.seq));
-        };
-        let bytes = STANDARD.decode(&self.payload).unwrap_or_default();
-        if !keys::verify(trust, GENERATION_CONTEXT, &bytes, sig) {
-            return Err(Refusal::BadSignature(payload.seq));
+        match self.signed_by(trust, GENERATION_CONTEXT) {
+            None => return Err(Refusal::Unsigned(payload.seq)),
+            Some(false) => return Err(Refusal::BadSignature(payload.seq)),
+            Some(true) => {}
         }
         if payload.fleet != fleet {
             return Err(Refusal::OtherFleet {
@@ -224,6 +244,9 @@ pub struct NodeRecord {
     /// Its answer to the last generation it saw.
     #[serde(default)]
     pub last: Option<Outcome>,
+    /// Its acknowledgement of the last purge it took from the purge stream.
+    #[serde(default)]
+    pub purge: Option<super::purge::PurgeAck>,
 }
 
 /// Lower-case hex.

@@ -17,30 +17,30 @@ use brink_tests::{
 };
 use http::Method;
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
 /// A fleet's keys and the folder they are in.
-struct Keys {
+pub(crate) struct Keys {
     dir: tempfile::TempDir,
 }
 
 impl Keys {
-    fn new() -> Keys {
+    pub(crate) fn new() -> Keys {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = fleet(&["keygen", "--out", &dir.path().display().to_string()]);
         assert!(out.0, "keygen failed: {}", out.2);
         Keys { dir }
     }
-    fn private(&self) -> PathBuf {
+    pub(crate) fn private(&self) -> PathBuf {
         self.dir.path().join("fleet.key")
     }
-    fn public(&self) -> PathBuf {
+    pub(crate) fn public(&self) -> PathBuf {
         self.dir.path().join("fleet.pub")
     }
 }
 
 /// Runs `brink fleet ARGS`: (success, stdout, stderr).
-fn fleet(args: &[&str]) -> (bool, String, String) {
+pub(crate) fn fleet(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(brink_bin())
         .arg("fleet")
         .args(args)
@@ -135,7 +135,7 @@ fn echo_wasm() -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("fixture {}: {e}", p.display()))
 }
 
-async fn get(url: &str) -> Reply {
+pub(crate) async fn get(url: &str) -> Reply {
     request_with(&h1_client(), Method::GET, url, &[]).await
 }
 
@@ -145,12 +145,16 @@ async fn version(url: &str) -> String {
     r.header("x-plugin-version").unwrap_or("-").to_string()
 }
 
-async fn status(node: &BrinkProcess) -> serde_json::Value {
+pub(crate) async fn status(node: &BrinkProcess) -> serde_json::Value {
     get(&format!("{}/status", node.admin_url())).await.json()
 }
 
 /// Starts one node per (name, region) and waits until the registry lists them all.
-async fn start_nodes(nats: &NatsServer, keys: &Keys, nodes: &[(&str, &str)]) -> Vec<BrinkProcess> {
+pub(crate) async fn start_nodes(
+    nats: &NatsServer,
+    keys: &Keys,
+    nodes: &[(&str, &str)],
+) -> Vec<BrinkProcess> {
     let started: Vec<BrinkProcess> = nodes
         .iter()
         .map(|(name, region)| {
@@ -427,11 +431,11 @@ async fn nats_lost_and_back(nats: &mut NatsServer, mut nodes: Vec<BrinkProcess>)
 }
 
 /// Runs a future to completion from a synchronous closure (for `eventually`).
-fn futures_block<F: Future>(f: F) -> F::Output {
+pub(crate) fn futures_block<F: Future>(f: F) -> F::Output {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(f))
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());

@@ -25,6 +25,7 @@ mod cache_stale;
 mod config_errors;
 mod fleet;
 mod fleet_nats;
+mod fleet_purge;
 mod front;
 mod https_origin;
 mod limits;
