@@ -143,11 +143,8 @@ pub async fn forward(
         }
         .ok_or_else(|| EdgeError::Internal("request parts used up".into()))?;
         let req = Request::from_parts(this_parts, replay.body());
-        let outcome = match target.send(&backend, req, deadline).await {
-            Ok(response) => Ok(Forwarded { response, backend }),
-            Err(e) => Err(e),
-        };
-        match outcome {
+        let outcome = target.send(&backend, req, deadline).await;
+        match outcome.map(|response| Forwarded { response, backend }) {
             Ok(f) if !f.response.status().is_server_error() => return Ok(f),
             Err(e @ (EdgeError::Client { .. } | EdgeError::Internal(_))) => return Err(e),
             other => last = Some(other),
